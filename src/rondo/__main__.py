@@ -1,0 +1,5 @@
+"""`python -m rondo` is the `rondo` command."""
+
+from rondo.cli.main import main
+
+main()

@@ -1,0 +1,45 @@
+"""What every executor offers the runner: a per-task environment that runs one step at a time."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+from rondo.domain.agent_protocol import StepSpec, TaskSpec
+from rondo.domain.status import StepStatus
+
+OutputCallback = Callable[[bytes], None]
+
+
+class ExecutorError(Exception):
+    """The executor could not prepare or tear down the job's environment (an infrastructure failure)."""
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    status: StepStatus
+    exit_code: int | None = None
+    message: str | None = None  # why, when it is not the step's own doing (timeout, cancel)
+
+
+@dataclass(frozen=True)
+class StepLimits:
+    no_output_timeout_s: float
+    time_left_s: float  # until the job's overall time limit
+
+
+class TaskEnvironment(Protocol):
+    async def run_step(
+        self, step: StepSpec, on_output: OutputCallback, cancel: asyncio.Event, limits: StepLimits
+    ) -> StepOutcome: ...
+
+
+class Executor(Protocol):
+    name: str
+
+    def prepare(self, spec: TaskSpec) -> AbstractAsyncContextManager[TaskEnvironment]:
+        """Set up the job's environment; leaving the context tears everything down, whatever happened."""
+        ...

@@ -1,0 +1,47 @@
+"""A fake executor for engine tests (like Woodpecker's dummy backend): no processes, scripted outcomes.
+
+A run step prints its command back; its environment steers it: RONDO_FAKE_EXIT_CODE (default 0),
+RONDO_FAKE_SLEEP (seconds), RONDO_FAKE_OUTPUT (text printed instead of the command).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from rondo.agent.executors.base import OutputCallback, StepLimits, StepOutcome
+from rondo.domain.agent_protocol import CheckoutStepSpec, StepSpec, TaskSpec
+from rondo.domain.status import StepStatus
+
+
+class FakeTaskEnvironment:
+    def __init__(self, spec: TaskSpec) -> None:
+        self._spec = spec
+
+    async def run_step(
+        self, step: StepSpec, on_output: OutputCallback, cancel: asyncio.Event, limits: StepLimits
+    ) -> StepOutcome:
+        if isinstance(step, CheckoutStepSpec):
+            revision = self._spec.checkout.revision if self._spec.checkout else "nothing"
+            on_output(f"checked out {revision}\n".encode())
+            return StepOutcome(StepStatus.SUCCESS, 0)
+        env = {**self._spec.environment, **step.environment}
+        on_output((env.get("RONDO_FAKE_OUTPUT", step.command) + "\n").encode())
+        sleep = float(env.get("RONDO_FAKE_SLEEP", "0"))
+        if sleep > 0:
+            try:
+                await asyncio.wait_for(cancel.wait(), min(sleep, limits.time_left_s))
+                return StepOutcome(StepStatus.CANCELED, None, "canceled")
+            except TimeoutError:
+                pass
+        code = int(env.get("RONDO_FAKE_EXIT_CODE", "0"))
+        return StepOutcome(StepStatus.SUCCESS if code == 0 else StepStatus.FAILED, code)
+
+
+class FakeExecutor:
+    name = "fake"
+
+    @contextlib.asynccontextmanager
+    async def prepare(self, spec: TaskSpec) -> AsyncIterator[FakeTaskEnvironment]:
+        yield FakeTaskEnvironment(spec)

@@ -1,0 +1,1 @@
+"""The `rondo` command: thin wrappers over the packages below it."""

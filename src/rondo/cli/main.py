@@ -1,0 +1,116 @@
+"""`rondo`: server, agent, db, project and pipeline commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from pydantic import ValidationError
+
+from rondo.cli import git_hook
+from rondo.cli.api_client import Api, server_url
+from rondo.settings import Settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Rondo, a self-hosted CI/CD server.")
+db_app = typer.Typer(no_args_is_help=True, help="The database.")
+project_app = typer.Typer(no_args_is_help=True, help="Followed repositories.")
+pipeline_app = typer.Typer(no_args_is_help=True, help="Pipelines.")
+app.add_typer(db_app, name="db")
+app.add_typer(project_app, name="project")
+app.add_typer(pipeline_app, name="pipeline")
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = [f"  RONDO_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()]
+        raise SystemExit("rondo: invalid settings:\n" + "\n".join(lines)) from None
+
+
+@app.command()
+def server() -> None:
+    """Upgrade the database and serve Rondo (with the built-in agent unless RONDO_BUILTIN_AGENT=false)."""
+    from rondo.cli.serve import serve
+
+    serve(load_settings())
+
+
+@app.command()
+def agent(
+    server: str = typer.Option("", "--server", envvar="RONDO_AGENT_SERVER", help="Server URL"),
+    token: str = typer.Option("", "--token", envvar="RONDO_AGENT_TOKEN", help="Agent token"),
+    token_file: Path | None = typer.Option(None, "--token-file", help="Read the agent token from this file"),
+    name: str = typer.Option("", "--name", help="Agent name (default: host name)"),
+    tasks: int = typer.Option(2, "--tasks", min=1, max=64, help="Tasks run at once"),
+    work_dir: Path = typer.Option(Path(".rondo-agent"), "--work-dir", help="Where jobs run"),
+    resource_class: list[str] = typer.Option([], "--resource-class", help="Resource classes offered"),
+    parent_pid: int | None = typer.Option(None, "--parent-pid", hidden=True, help="Stop when this process ends"),
+) -> None:
+    """Run a build agent: register with the server, claim tasks that fit, run them."""
+    from rondo.cli.agent_cmd import run_agent
+
+    if token_file is not None:
+        token = token_file.read_text().strip()
+    if not server or not token:
+        raise typer.BadParameter("--server and --token (or --token-file) are required")
+    run_agent(server, token, name, tasks, work_dir, resource_class, parent_pid)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Upgrade the database schema to this version of Rondo."""
+    from rondo.store.migrate import upgrade
+
+    settings = load_settings()
+    upgrade(settings.resolved_database_url)
+    typer.echo("database is up to date")
+
+
+@project_app.command("add")
+def project_add(
+    vcs_url: str = typer.Argument(..., help="A git repository: a path on the server or a git URL"),
+    slug: str = typer.Option(..., "--slug", help="Project slug, e.g. gh/acme/app"),
+) -> None:
+    """Follow a repository: build its default branch now and every new commit after."""
+    settings = load_settings()
+    if "://" not in vcs_url and Path(vcs_url).exists():
+        vcs_url = str(Path(vcs_url).resolve())
+    body = Api(settings).request("POST", f"/api/v2/project/{slug}", {"vcs_url": vcs_url})
+    typer.echo(f"following {body['slug']} ({vcs_url})")
+    first = body.get("first_pipeline")
+    if first:
+        typer.echo(f"pipeline {first['number']} on {first['vcs'].get('branch')}: {first['state']}")
+
+
+@project_app.command("hook")
+def project_hook(path: Path = typer.Argument(..., help="The repository to install the git hook in")) -> None:
+    """Install a git hook that tells the server about new commits at once."""
+    settings = load_settings()
+    try:
+        written = git_hook.install(path, server_url(settings))
+    except ValueError as exc:
+        raise SystemExit(f"rondo: {exc}") from None
+    for hook in written:
+        typer.echo(f"installed {hook}")
+
+
+@pipeline_app.command("trigger")
+def pipeline_trigger(
+    slug: str = typer.Argument(..., help="Project slug, e.g. gh/acme/app"),
+    branch: str | None = typer.Option(None, "--branch"),
+    tag: str | None = typer.Option(None, "--tag"),
+) -> None:
+    """Trigger a pipeline on a branch or tag."""
+    settings = load_settings()
+    body: dict[str, str] = {}
+    if branch:
+        body["branch"] = branch
+    if tag:
+        body["tag"] = tag
+    typer.echo(json.dumps(Api(settings).request("POST", f"/api/v2/project/{slug}/pipeline", body), indent=2))
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,86 @@
+"""The compiled config: jobs, their executors and steps, and workflows with their job graphs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+StepWhen = Literal["on_success", "on_fail", "always"]
+
+
+@dataclass(frozen=True)
+class DockerImage:
+    image: str
+    name: str | None = None
+    entrypoint: tuple[str, ...] | None = None
+    command: tuple[str, ...] | None = None
+    user: str | None = None
+    environment: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Executor:
+    type: Literal["machine", "docker"]
+    resource_class: str = "medium"
+    machine_image: str | None = None  # `machine: {image: ...}`; None for `machine: true`
+    docker: tuple[DockerImage, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunStep:
+    command: str
+    name: str  # CircleCI names an unnamed run step after its command's first line
+    shell: str | None = None
+    environment: Mapping[str, str] = field(default_factory=dict)
+    working_directory: str | None = None
+    background: bool = False
+    when: StepWhen = "on_success"
+    no_output_timeout_s: float | None = None
+    type: Literal["run"] = "run"
+
+
+@dataclass(frozen=True)
+class CheckoutStep:
+    name: str = "Checkout code"
+    path: str | None = None
+    when: StepWhen = "on_success"
+    type: Literal["checkout"] = "checkout"
+
+
+Step = RunStep | CheckoutStep
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    executor: Executor
+    steps: tuple[Step, ...]
+    environment: Mapping[str, str] = field(default_factory=dict)
+    working_directory: str = "~/project"
+    parallelism: int = 1
+
+
+@dataclass(frozen=True)
+class WorkflowJob:
+    """One entry of a workflow's `jobs:` list."""
+
+    name: str  # unique within the workflow: the `name:` override, else the job's name
+    job: str  # the config job it runs
+    # required workflow-job name -> statuses it must end in (("success",) unless the config says)
+    requires: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    context: tuple[str, ...] = ()
+    type: Literal["build", "approval"] = "build"
+
+
+@dataclass(frozen=True)
+class Workflow:
+    name: str
+    jobs: tuple[WorkflowJob, ...]
+
+
+@dataclass(frozen=True)
+class CompiledConfig:
+    version: str  # "2" or "2.1" as written
+    jobs: Mapping[str, Job]
+    workflows: tuple[Workflow, ...]

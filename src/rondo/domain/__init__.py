@@ -1,0 +1,1 @@
+"""Rondo's entities, status vocabularies, state transitions and naming. Pure: no I/O."""

@@ -1,0 +1,177 @@
+"""The agent protocol's messages (HTTP + JSON under /agent/v1), shared by the server and the agents.
+
+A task spec is self-contained: the compiled job, its environment, where to check out, so agents never
+read the database. Events flow back in sequence-numbered batches so that a retried batch is applied once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rondo.domain.status import JobStatus, StepStatus
+
+PROTOCOL_VERSION = "v1"
+
+ExecutorType = Literal["machine", "docker"]
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---- task spec: what the server hands an agent ------------------------------------------------
+
+
+class DockerImageSpec(_Message):
+    image: str
+    name: str | None = None
+    entrypoint: list[str] | None = None
+    command: list[str] | None = None
+    user: str | None = None
+    environment: dict[str, str] = Field(default_factory=dict)
+
+
+class ExecutorSpec(_Message):
+    type: ExecutorType
+    resource_class: str = "medium"
+    machine_image: str | None = None
+    docker: list[DockerImageSpec] = Field(default_factory=list)
+
+
+class RunStepSpec(_Message):
+    type: Literal["run"] = "run"
+    name: str
+    command: str
+    shell: str | None = None
+    environment: dict[str, str] = Field(default_factory=dict)
+    working_directory: str | None = None
+    background: bool = False
+    when: Literal["on_success", "on_fail", "always"] = "on_success"
+    no_output_timeout_s: float | None = None
+
+
+class CheckoutStepSpec(_Message):
+    type: Literal["checkout"] = "checkout"
+    name: str = "Checkout code"
+    path: str | None = None
+    when: Literal["on_success", "on_fail", "always"] = "on_success"
+
+
+StepSpec = Annotated[RunStepSpec | CheckoutStepSpec, Field(discriminator="type")]
+
+
+class CheckoutSpec(_Message):
+    repository_url: str
+    revision: str
+    branch: str | None = None
+    tag: str | None = None
+
+
+class TaskSpec(_Message):
+    id: str
+    job_id: str
+    job_name: str
+    job_number: int
+    project_slug: str
+    node_index: int = 0
+    node_total: int = 1
+    executor: ExecutorSpec
+    working_directory: str = "~/project"
+    environment: dict[str, str] = Field(default_factory=dict)
+    steps: list[StepSpec]
+    checkout: CheckoutSpec | None = None
+    no_output_timeout_s: float = 600.0
+    max_time_s: float = 5 * 3600.0
+
+
+# ---- registration, claim, heartbeat -----------------------------------------------------------
+
+
+class Capacity(_Message):
+    tasks: int = Field(default=1, ge=1)
+    cpus: float = Field(default=1.0, gt=0)
+    memory_mb: int = Field(default=1024, gt=0)
+
+
+class RegisterRequest(_Message):
+    name: str = Field(min_length=1, max_length=200)
+    resource_classes: list[str] = Field(default_factory=list)
+    executors: list[ExecutorType] = Field(default_factory=lambda: list[ExecutorType](["machine"]))
+    capacity: Capacity = Field(default_factory=Capacity)
+    version: str = ""
+
+
+class RegisterResponse(_Message):
+    agent_id: str
+    heartbeat_interval_s: float
+
+
+class ClaimRequest(_Message):
+    agent_id: str
+    free_slots: int = Field(default=1, ge=0)
+    wait_s: float = Field(default=30.0, ge=0, le=60)
+
+
+class HeartbeatRequest(_Message):
+    agent_id: str
+    running: list[str] = Field(default_factory=list)
+
+
+class HeartbeatResponse(_Message):
+    cancel: list[str] = Field(default_factory=list)
+    drain: bool = False
+
+
+# ---- events: what an agent reports back -------------------------------------------------------
+
+
+class StepStarted(_Message):
+    type: Literal["step_started"] = "step_started"
+    step: int = Field(ge=0)
+    name: str
+    at: datetime
+
+
+class StepOutput(_Message):
+    type: Literal["output"] = "output"
+    step: int = Field(ge=0)
+    data: str
+    at: datetime
+
+
+class StepFinished(_Message):
+    type: Literal["step_finished"] = "step_finished"
+    step: int = Field(ge=0)
+    status: StepStatus
+    exit_code: int | None = None
+    at: datetime
+
+
+class TaskFinished(_Message):
+    type: Literal["task_finished"] = "task_finished"
+    status: Literal[
+        JobStatus.SUCCESS,
+        JobStatus.FAILED,
+        JobStatus.INFRASTRUCTURE_FAIL,
+        JobStatus.TIMEDOUT,
+        JobStatus.CANCELED,
+    ]
+    message: str | None = None
+    at: datetime
+
+
+TaskEvent = Annotated[StepStarted | StepOutput | StepFinished | TaskFinished, Field(discriminator="type")]
+
+
+class EventBatch(_Message):
+    agent_id: str
+    seq: int = Field(ge=1, description="1, 2, 3, ... per task; a batch at or below the last applied seq is ignored")
+    events: list[TaskEvent]
+
+
+class EventBatchResult(_Message):
+    applied: bool
+    cancel: bool = False

@@ -1,0 +1,183 @@
+"""Agents as the engine sees them: registration, claiming tasks, heartbeats, events, lost agents."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from datetime import timedelta
+
+from rondo.domain.agent_protocol import (
+    EventBatch,
+    EventBatchResult,
+    HeartbeatRequest,
+    HeartbeatResponse,
+    RegisterRequest,
+    StepFinished,
+    StepOutput,
+    StepStarted,
+    TaskFinished,
+    TaskSpec,
+)
+from rondo.domain.status import JobStatus, StepStatus
+from rondo.engine.conductor import Conductor, SettleResult
+from rondo.engine.output import OutputService
+from rondo.engine.wakeup import Wakeup
+from rondo.store import agents as agent_q
+from rondo.store import tasks as task_q
+from rondo.store.db import Database
+from rondo.store.models import Agent, OutputChunk, Step
+from rondo.store.types import utcnow
+
+log = logging.getLogger(__name__)
+
+
+class UnknownAgent(Exception):
+    """The agent id is not registered (the server forgot it, or it was swept as lost): register again."""
+
+
+class NotYourTask(Exception):
+    """The task does not exist or belongs to another agent."""
+
+
+class AgentService:
+    def __init__(
+        self,
+        db: Database,
+        conductor: Conductor,
+        output: OutputService,
+        wakeup: Wakeup,
+        *,
+        heartbeat_interval_s: float,
+        lost_after_s: float,
+    ) -> None:
+        self._db = db
+        self._conductor = conductor
+        self._output = output
+        self._wakeup = wakeup
+        self.heartbeat_interval_s = heartbeat_interval_s
+        self._lost_after = timedelta(seconds=lost_after_s)
+
+    async def register(self, token_id: uuid.UUID, req: RegisterRequest) -> Agent:
+        async with self._db.session() as session:
+            agent = Agent(
+                name=req.name,
+                token_id=token_id,
+                resource_classes=req.resource_classes,
+                executors=list(req.executors),
+                capacity=req.capacity.model_dump(),
+                version=req.version,
+            )
+            session.add(agent)
+        log.info("agent %s registered as %s (%s)", req.name, agent.id, ", ".join(req.executors))
+        return agent
+
+    async def claim(self, agent_id: uuid.UUID, free_slots: int, wait_s: float) -> TaskSpec | None:
+        """Hand out the oldest task the agent can run; wait up to `wait_s` for one to be queued."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            waiter = self._wakeup.waiter()
+            async with self._db.session() as session:
+                agent = await agent_q.agent_by_id(session, agent_id)
+                if agent is None or agent.state == "down":
+                    raise UnknownAgent(f"agent {agent_id} is not registered")
+                await agent_q.touch(session, agent_id)
+                if free_slots > 0 and not agent.drain:
+                    task = await task_q.claim_next(
+                        session,
+                        agent_id,
+                        list(agent.executors),
+                        skip_locked=not self._db.is_sqlite,
+                        now=utcnow(),
+                    )
+                    if task is not None:
+                        await self._conductor.task_started(session, task)
+                        return TaskSpec.model_validate(task.spec)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._wakeup.closed:
+                return None
+            try:
+                await asyncio.wait_for(waiter.wait(), remaining)
+            except TimeoutError:
+                return None
+
+    async def heartbeat(self, req: HeartbeatRequest) -> HeartbeatResponse:
+        agent_id = uuid.UUID(req.agent_id)
+        async with self._db.session() as session:
+            agent = await agent_q.agent_by_id(session, agent_id)
+            if agent is None or agent.state == "down":
+                raise UnknownAgent(f"agent {agent_id} is not registered")
+            await agent_q.touch(session, agent_id)
+            running = await task_q.running_tasks_of_agent(session, agent_id)
+            cancel = [str(t.id) for t in running if t.cancel_requested]
+            return HeartbeatResponse(cancel=cancel, drain=agent.drain)
+
+    async def apply_events(self, task_id: uuid.UUID, batch: EventBatch) -> EventBatchResult:
+        """Apply one batch of an agent's events, once: a batch at or below the last applied seq is skipped."""
+        finished_steps: list[int] = []
+        settled = SettleResult()
+        async with self._db.session() as session:
+            task = await task_q.task_by_id(session, task_id)
+            if task is None or task.agent_id is None or str(task.agent_id) != batch.agent_id:
+                raise NotYourTask(f"task {task_id} is not assigned to agent {batch.agent_id}")
+            await agent_q.touch(session, task.agent_id)
+            if batch.seq <= task.last_event_seq or task.status != JobStatus.RUNNING:
+                return EventBatchResult(applied=False, cancel=task.cancel_requested)
+            steps = {s.index: s for s in await task_q.steps_of(session, task.id)}
+            for event in batch.events:
+                if isinstance(event, StepStarted):
+                    if event.step not in steps:
+                        steps[event.step] = Step(
+                            task_id=task.id,
+                            index=event.step,
+                            name=event.name,
+                            status=StepStatus.RUNNING,
+                            started_at=event.at,
+                            output_bytes=0,
+                        )
+                        session.add(steps[event.step])
+                elif isinstance(event, StepOutput):
+                    session.add(OutputChunk(task_id=task.id, step_index=event.step, data=event.data, at=event.at))
+                    if event.step in steps:
+                        steps[event.step].output_bytes += len(event.data.encode())
+                elif isinstance(event, StepFinished):
+                    step = steps.get(event.step)
+                    if step is not None:
+                        step.status = event.status
+                        step.exit_code = event.exit_code
+                        step.stopped_at = event.at
+                        finished_steps.append(event.step)
+                elif isinstance(event, TaskFinished):
+                    settled = await self._conductor.task_finished(session, task, event.status, event.message)
+            task.last_event_seq = batch.seq
+            cancel = task.cancel_requested
+        for index in finished_steps:
+            await self._output.compact(task_id, index)
+        if settled.queued_tasks:
+            self._wakeup.notify()
+        return EventBatchResult(applied=True, cancel=cancel)
+
+    async def sweep_lost(self) -> int:
+        """Fail the running tasks of agents that stopped heart-beating; return how many agents were lost."""
+        queued = 0
+        async with self._db.session() as session:
+            lost = await agent_q.silent_since(session, utcnow() - self._lost_after)
+            for agent in lost:
+                agent.state = "down"
+                for task in await task_q.running_tasks_of_agent(session, agent.id):
+                    msg = f"agent {agent.name} stopped reporting for {self._lost_after.total_seconds():.0f}s"
+                    result = await self._conductor.task_finished(session, task, JobStatus.INFRASTRUCTURE_FAIL, msg)
+                    queued += result.queued_tasks
+                log.warning("agent %s (%s) is down: no heartbeat", agent.name, agent.id)
+        if queued:
+            self._wakeup.notify()
+        return len(lost)
+
+    async def run_sweeper(self) -> None:
+        while True:
+            await asyncio.sleep(max(1.0, self._lost_after.total_seconds() / 4))
+            try:
+                await self.sweep_lost()
+            except Exception:
+                log.exception("sweeping lost agents failed")

@@ -1,0 +1,170 @@
+"""Moves jobs through their lives: queue runnable jobs as tasks, apply agents' results, unblock dependants.
+
+Every change to a workflow's jobs goes through `settle_workflow`, so the rules live in one place
+(the pure ones in `rondo.domain.workflow_graph`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from rondo.domain.status import FINAL_JOB_STATUSES, JobStatus, WorkflowStatus
+from rondo.domain.workflow_graph import GraphJob, settle, workflow_status
+from rondo.engine.task_specs import TaskContext, build_task_spec
+from rondo.store import pipelines as pipeline_q
+from rondo.store import projects as project_q
+from rondo.store import tasks as task_q
+from rondo.store.models import Job, Pipeline, Project, Task, Workflow
+from rondo.store.types import utcnow
+
+# When a job's parallel tasks end differently, the job takes the most serious outcome.
+_SEVERITY = [
+    JobStatus.INFRASTRUCTURE_FAIL,
+    JobStatus.TIMEDOUT,
+    JobStatus.FAILED,
+    JobStatus.CANCELED,
+    JobStatus.SUCCESS,
+]
+
+
+@dataclass(frozen=True)
+class ConductorSettings:
+    public_url: str
+    no_output_timeout_s: float
+    max_job_time_s: float
+
+
+@dataclass
+class SettleResult:
+    queued_tasks: int = 0
+
+
+class Conductor:
+    def __init__(self, settings: ConductorSettings) -> None:
+        self._settings = settings
+
+    async def settle_workflow(self, session: AsyncSession, workflow: Workflow) -> SettleResult:
+        """Queue every job whose requirements are met, mark doomed ones not_run, update the status."""
+        result = SettleResult()
+        jobs = await pipeline_q.jobs_of(session, workflow.id)
+        by_name = {j.name: j for j in jobs}
+        graph = {
+            j.name: GraphJob(
+                j.name,
+                JobStatus(j.status),
+                {req: frozenset(JobStatus(s) for s in statuses) for req, statuses in j.requires.items()},
+            )
+            for j in jobs
+        }
+        now = utcnow()
+        for name, status in settle(graph).items():
+            job = by_name[name]
+            if status == JobStatus.QUEUED and job.type == "approval":
+                job.status = JobStatus.ON_HOLD  # waits for a person; approving it comes with the API
+            elif status == JobStatus.QUEUED:
+                result.queued_tasks += await self._queue_job(session, workflow, job)
+            else:
+                job.status = status
+                job.stopped_at = now
+        new_status = workflow_status([JobStatus(j.status) for j in jobs])
+        if new_status != workflow.status:
+            workflow.status = new_status
+            if new_status in (
+                WorkflowStatus.SUCCESS,
+                WorkflowStatus.FAILED,
+                WorkflowStatus.NOT_RUN,
+                WorkflowStatus.CANCELED,
+                WorkflowStatus.ERROR,
+                WorkflowStatus.UNAUTHORIZED,
+            ):
+                workflow.stopped_at = now
+        return result
+
+    async def _queue_job(self, session: AsyncSession, workflow: Workflow, job: Job) -> int:
+        pipeline = await pipeline_q.pipeline_by_id(session, workflow.pipeline_id)
+        assert pipeline is not None
+        project = await project_q.project_by_id(session, pipeline.project_id)
+        assert project is not None
+        now = utcnow()
+        job.number = await project_q.next_job_number(session, project.id)
+        job.status = JobStatus.QUEUED
+        job.queued_at = now
+        for index in range(job.parallelism):
+            task_id = uuid.uuid4()
+            spec = build_task_spec(job.definition, self._context(task_id, job, workflow, pipeline, project, index))
+            session.add(
+                Task(
+                    id=task_id,
+                    job_id=job.id,
+                    node_index=index,
+                    status=JobStatus.QUEUED,
+                    executor_type=job.executor_type,
+                    resource_class=job.resource_class,
+                    spec=spec.model_dump(mode="json"),
+                    queued_at=now,
+                )
+            )
+        return job.parallelism
+
+    def _context(
+        self,
+        task_id: uuid.UUID,
+        job: Job,
+        workflow: Workflow,
+        pipeline: Pipeline,
+        project: Project,
+        index: int,
+    ) -> TaskContext:
+        assert job.number is not None
+        return TaskContext(
+            task_id=str(task_id),
+            job_id=str(job.id),
+            job_name=job.name,
+            job_number=job.number,
+            workflow_id=str(workflow.id),
+            workflow_name=workflow.name,
+            pipeline_id=str(pipeline.id),
+            pipeline_number=pipeline.number,
+            project_slug=project.slug,
+            repository_url=pipeline.vcs_url,
+            revision=pipeline.revision,
+            branch=pipeline.branch,
+            tag=pipeline.tag,
+            actor=pipeline.trigger_actor,
+            build_url=f"{self._settings.public_url}/{project.slug}/{job.number}",
+            node_index=index,
+            node_total=job.parallelism,
+            no_output_timeout_s=self._settings.no_output_timeout_s,
+            max_time_s=self._settings.max_job_time_s,
+        )
+
+    async def task_finished(
+        self, session: AsyncSession, task: Task, status: JobStatus, message: str | None = None
+    ) -> SettleResult:
+        """Record a task's end; when it was the job's last task, finish the job and settle its workflow."""
+        now = utcnow()
+        task.status = status
+        task.stopped_at = now
+        if message:
+            task.message = message
+        job = await pipeline_q.job_by_id(session, task.job_id)
+        assert job is not None
+        tasks = await task_q.tasks_of_job(session, job.id)
+        statuses = [JobStatus(t.status) for t in tasks]
+        if not all(s in FINAL_JOB_STATUSES for s in statuses):
+            return SettleResult()
+        job.status = next(s for s in _SEVERITY if s in statuses)
+        job.stopped_at = now
+        workflow = await pipeline_q.workflow_by_id(session, job.workflow_id)
+        assert workflow is not None
+        return await self.settle_workflow(session, workflow)
+
+    async def task_started(self, session: AsyncSession, task: Task) -> None:
+        job = await pipeline_q.job_by_id(session, task.job_id)
+        assert job is not None
+        if job.status == JobStatus.QUEUED:
+            job.status = JobStatus.RUNNING
+            job.started_at = task.started_at or utcnow()

@@ -1,0 +1,1 @@
+"""Operations: health, metrics, audit log, email, outbound webhooks, backup and restore."""

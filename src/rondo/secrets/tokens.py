@@ -1,0 +1,23 @@
+"""API and agent tokens: 256-bit random values, stored only as HMAC-SHA256 digests."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+USER_TOKEN_PREFIX = "ccipat_"
+AGENT_TOKEN_PREFIX = "rondoagt_"
+
+
+def new_token(prefix: str) -> str:
+    return prefix + secrets.token_urlsafe(32)
+
+
+def token_digest(server_key: bytes, token: str) -> str:
+    """The stored form of a token; a slow hash buys nothing for 256-bit random values."""
+    return hmac.new(server_key, token.encode(), hashlib.sha256).hexdigest()
+
+
+def display_prefix(token: str) -> str:
+    return token[: len(token.split("_", 1)[0]) + 5]

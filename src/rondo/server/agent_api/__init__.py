@@ -1,0 +1,1 @@
+"""The agent protocol endpoints, /agent/v1 (see rondo.domain.agent_protocol)."""

@@ -1,0 +1,1 @@
+"""CircleCI API v1.1, the endpoints clients still use."""

@@ -1,0 +1,144 @@
+"""The app factory: the one place that builds every service from the settings and wires the routes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.middleware.sessions import SessionMiddleware
+
+from rondo import __version__
+from rondo.engine.accounts import Accounts
+from rondo.engine.agents import AgentService
+from rondo.engine.conductor import Conductor, ConductorSettings
+from rondo.engine.output import OutputService
+from rondo.engine.pipelines import PipelineService
+from rondo.engine.projects import ProjectService
+from rondo.engine.ref_watcher import RefWatcher
+from rondo.engine.repositories import Repositories
+from rondo.engine.wakeup import Wakeup
+from rondo.objects import LocalObjectStore
+from rondo.ops.health import health
+from rondo.secrets.server_key import load_or_create_server_key
+from rondo.server.agent_api.routes import router as agent_router
+from rondo.server.api_v1.builds import router as v1_builds_router
+from rondo.server.api_v2.me import router as me_router
+from rondo.server.api_v2.pipelines import router as pipelines_router
+from rondo.server.api_v2.projects import router as projects_router
+from rondo.server.api_v2.workflows import router as workflows_router
+from rondo.server.errors import install_error_handlers
+from rondo.server.hooks.git import router as git_hook_router
+from rondo.server.objects_route import router as objects_router
+from rondo.server.services import Services
+from rondo.server.ui.routes import SignInRequired
+from rondo.server.ui.routes import router as ui_router
+from rondo.settings import Settings
+from rondo.store.db import Database
+
+log = logging.getLogger(__name__)
+
+
+def build_services(settings: Settings) -> Services:
+    data_dir = settings.resolved_data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server_key = load_or_create_server_key(data_dir, settings.secret_key)
+    db = Database(settings.resolved_database_url)
+    objects = LocalObjectStore(data_dir / "objects", server_key, settings.resolved_public_url)
+    wakeup = Wakeup()
+    repositories = Repositories(data_dir / "git-mirrors")
+    conductor = Conductor(
+        ConductorSettings(
+            public_url=settings.resolved_public_url,
+            no_output_timeout_s=settings.no_output_timeout_s,
+            max_job_time_s=settings.max_job_time_s,
+        )
+    )
+    pipelines = PipelineService(db, repositories, conductor, wakeup)
+    projects = ProjectService(db, repositories, pipelines)
+    output = OutputService(db, objects)
+    agents = AgentService(
+        db,
+        conductor,
+        output,
+        wakeup,
+        heartbeat_interval_s=settings.heartbeat_interval_s,
+        lost_after_s=settings.agent_lost_after_s,
+    )
+    return Services(
+        settings=settings,
+        server_key=server_key,
+        db=db,
+        objects=objects,
+        accounts=Accounts(db, server_key),
+        wakeup=wakeup,
+        pipelines=pipelines,
+        projects=projects,
+        agents=agents,
+        output=output,
+        ref_watcher=RefWatcher(projects, settings.ref_poll_interval_s),
+    )
+
+
+def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
+    """Build the ASGI app. The database must already be upgraded (`rondo db upgrade` does it)."""
+    svc = services or build_services(settings or Settings())
+    started_at = time.monotonic()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        loops = [
+            asyncio.create_task(svc.ref_watcher.run(), name="ref-watcher"),
+            asyncio.create_task(svc.agents.run_sweeper(), name="agent-sweeper"),
+        ]
+        try:
+            yield
+        finally:
+            for task in loops:
+                task.cancel()
+            for task in loops:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await svc.db.close()
+
+    app = FastAPI(
+        title="Rondo",
+        version=__version__,
+        openapi_url="/api/v2/openapi.json",
+        docs_url="/api/v2/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.services = svc
+    app.add_middleware(
+        SessionMiddleware, secret_key=svc.server_key.decode(), same_site="lax", session_cookie="rondo_session"
+    )
+    install_error_handlers(app)
+
+    @app.exception_handler(SignInRequired)
+    async def _sign_in(request: Request, _: SignInRequired) -> Response:
+        return RedirectResponse("/login", status_code=303)
+
+    @app.get("/status", tags=["ops"])
+    async def status() -> JSONResponse:
+        ok, body = await health(svc.db, started_at)
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    for router in (
+        agent_router,
+        me_router,
+        projects_router,
+        pipelines_router,
+        workflows_router,
+        v1_builds_router,
+        git_hook_router,
+        objects_router,
+        ui_router,  # last: its job page route is a catch-all of four path segments
+    ):
+        app.include_router(router)
+    return app

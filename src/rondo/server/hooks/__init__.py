@@ -1,0 +1,1 @@
+"""Inbound VCS notifications: the plain-git hook now, GitHub webhooks later."""

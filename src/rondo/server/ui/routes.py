@@ -1,0 +1,126 @@
+"""Web pages: sign in with an API token, the pipelines list, a pipeline's workflows, a job's steps and output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from rondo.domain.status import FINAL_JOB_STATUSES, JobStatus
+from rondo.server import lookups
+from rondo.server.auth import SESSION_TOKEN_KEY, token_from_request
+from rondo.server.errors import ApiError
+from rondo.server.services import Services, services
+from rondo.store import pipelines as pipeline_q
+from rondo.store import projects as project_q
+from rondo.store import tasks as task_q
+from rondo.store.models import User
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+
+class SignInRequired(Exception):
+    pass
+
+
+async def page_user(request: Request, svc: Services = Depends(services)) -> User:
+    token = token_from_request(request)
+    user = await svc.accounts.user_for_token(token) if token else None
+    if user is None:
+        raise SignInRequired()
+    return user
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_form(request: Request) -> Response:
+    return templates.TemplateResponse(request, "login.html", {"error": None})
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(request: Request, token: str = Form(...), svc: Services = Depends(services)) -> Response:
+    user = await svc.accounts.user_for_token(token.strip())
+    if user is None:
+        return templates.TemplateResponse(request, "login.html", {"error": "That token is not valid."}, status_code=401)
+    request.session[SESSION_TOKEN_KEY] = token.strip()
+    return RedirectResponse("/", status_code=303)
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    request.session.clear()
+    return RedirectResponse("/login", status_code=303)
+
+
+@router.get("/", response_class=HTMLResponse)
+async def pipelines_page(
+    request: Request, user: User = Depends(page_user), svc: Services = Depends(services)
+) -> Response:
+    async with svc.db.session() as session:
+        pipelines = await pipeline_q.pipelines_page(session, limit=50)
+        rows: list[dict[str, Any]] = []
+        for p in pipelines:
+            project = await project_q.project_by_id(session, p.project_id)
+            workflows = await pipeline_q.workflows_of(session, p.id)
+            rows.append({"pipeline": p, "project": project, "workflows": workflows})
+    return templates.TemplateResponse(request, "pipelines.html", {"user": user, "rows": rows})
+
+
+@router.get("/pipelines/{pipeline_id}", response_class=HTMLResponse)
+async def pipeline_page(
+    request: Request, pipeline_id: str, user: User = Depends(page_user), svc: Services = Depends(services)
+) -> Response:
+    async with svc.db.session() as session:
+        pipeline, project = await lookups.pipeline(session, pipeline_id)
+        workflows = [
+            (w, await pipeline_q.jobs_of(session, w.id)) for w in await pipeline_q.workflows_of(session, pipeline.id)
+        ]
+    return templates.TemplateResponse(
+        request,
+        "pipeline.html",
+        {"user": user, "pipeline": pipeline, "project": project, "workflows": workflows},
+    )
+
+
+@router.get("/{vcs}/{org}/{repo}/{number}", response_class=HTMLResponse)
+async def job_page(
+    request: Request,
+    vcs: str,
+    org: str,
+    repo: str,
+    number: int,
+    user: User = Depends(page_user),
+    svc: Services = Depends(services),
+) -> Response:
+    async with svc.db.session() as session:
+        project = await lookups.project(session, vcs, org, repo)
+        job, workflow, pipeline = await lookups.job_by_number(session, project, number)
+        tasks = await task_q.tasks_of_job(session, job.id)
+        runs = [(t, await task_q.steps_of(session, t.id)) for t in tasks]
+    outputs = {}
+    for task, steps in runs:
+        for step in steps:
+            outputs[(task.node_index, step.index)] = "".join(m["message"] for m in await svc.output.read(step, task))
+    return templates.TemplateResponse(
+        request,
+        "job.html",
+        {
+            "user": user,
+            "job": job,
+            "workflow": workflow,
+            "pipeline": pipeline,
+            "project": project,
+            "runs": runs,
+            "outputs": outputs,
+            "live": JobStatus(job.status) not in FINAL_JOB_STATUSES,
+        },
+    )
+
+
+def not_found_page(request: Request, exc: ApiError) -> Response:
+    return templates.TemplateResponse(
+        request, "message.html", {"user": None, "message": exc.message}, status_code=exc.status_code
+    )

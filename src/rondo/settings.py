@@ -1,0 +1,60 @@
+"""Rondo's one settings object, read from RONDO_* environment variables with safe defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set. Each field is the env var RONDO_<FIELD NAME> (upper case)."""
+
+    model_config = SettingsConfigDict(env_prefix="RONDO_", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="Address the server listens on")
+    port: int = Field(8080, ge=1, le=65535, description="Port the server listens on")
+    data_dir: Path = Field(Path(".rondo"), description="Where the embedded database, objects and keys live")
+    database_url: str = Field(
+        "",
+        description="SQLAlchemy URL; empty means SQLite in the data dir (postgresql+psycopg://... to scale)",
+    )
+    public_url: str = Field("", description="URL users and agents reach the server at; empty: http://host:port")
+    secret_key: str = Field("", description="Signs tokens, sessions and URLs; empty: generated in the data dir")
+
+    builtin_agent: bool = Field(True, description="Run a built-in agent beside the server")
+    builtin_agent_tasks: int = Field(2, ge=1, le=64, description="Tasks the built-in agent runs at once")
+
+    ref_poll_interval_s: float = Field(1.0, gt=0, description="How often followed git repositories are checked")
+    heartbeat_interval_s: float = Field(10.0, gt=0, description="How often agents report in")
+    agent_lost_after_s: float = Field(60.0, gt=0, description="Silence after which an agent's tasks fail")
+    claim_wait_s: float = Field(30.0, ge=0, le=60, description="Longest an agent's claim request waits")
+    no_output_timeout_s: float = Field(600.0, gt=0, description="Default step no-output timeout")
+    max_job_time_s: float = Field(5 * 3600.0, gt=0, description="Longest a job may run")
+
+    log_level: str = Field("info", description="debug, info, warning or error")
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value.lower() not in {"debug", "info", "warning", "error"}:
+            raise ValueError(f"RONDO_LOG_LEVEL={value!r}: expected debug, info, warning or error")
+        return value.lower()
+
+    @property
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir.expanduser().resolve()
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.resolved_data_dir / 'rondo.db'}"
+
+    @property
+    def resolved_public_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"

@@ -1,0 +1,1 @@
+"""The database: SQLAlchemy models, queries per aggregate, Alembic migrations; SQLite and PostgreSQL."""

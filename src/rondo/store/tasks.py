@@ -1,0 +1,85 @@
+"""Queries on tasks, their steps and live output chunks, and the atomic claim of a queued task."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from rondo.domain.status import JobStatus
+from rondo.store.models import OutputChunk, Step, Task
+
+
+async def claim_next(
+    session: AsyncSession, agent_id: uuid.UUID, executors: list[str], *, skip_locked: bool, now: datetime
+) -> Task | None:
+    """Take the oldest queued task this agent can run, exactly once across agents and replicas.
+
+    PostgreSQL locks the chosen row with SKIP LOCKED so concurrent claimers pass over it; SQLite
+    serialises writers with BEGIN IMMEDIATE, and the status guard in the UPDATE keeps it exact.
+    """
+    stmt = (
+        select(Task.id)
+        .where(Task.status == JobStatus.QUEUED, Task.executor_type.in_(executors))
+        .order_by(Task.queued_at, Task.id)
+        .limit(1)
+    )
+    if skip_locked:
+        stmt = stmt.with_for_update(skip_locked=True)
+    task_id = (await session.execute(stmt)).scalar_one_or_none()
+    if task_id is None:
+        return None
+    result = await session.execute(
+        update(Task)
+        .where(Task.id == task_id, Task.status == JobStatus.QUEUED)
+        .values(status=JobStatus.RUNNING, agent_id=agent_id, started_at=now)
+        .returning(Task.id)
+    )
+    if result.scalar_one_or_none() is None:
+        return None
+    return await session.get(Task, task_id, populate_existing=True)
+
+
+async def task_by_id(session: AsyncSession, task_id: uuid.UUID) -> Task | None:
+    return await session.get(Task, task_id)
+
+
+async def tasks_of_job(session: AsyncSession, job_id: uuid.UUID) -> list[Task]:
+    stmt = select(Task).where(Task.job_id == job_id).order_by(Task.node_index)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def running_tasks_of_agent(session: AsyncSession, agent_id: uuid.UUID) -> list[Task]:
+    stmt = select(Task).where(Task.agent_id == agent_id, Task.status == JobStatus.RUNNING)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def steps_of(session: AsyncSession, task_id: uuid.UUID) -> list[Step]:
+    stmt = select(Step).where(Step.task_id == task_id).order_by(Step.index)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def step_of(session: AsyncSession, task_id: uuid.UUID, index: int) -> Step | None:
+    stmt = select(Step).where(Step.task_id == task_id, Step.index == index)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def step_by_id(session: AsyncSession, step_id: uuid.UUID) -> Step | None:
+    return await session.get(Step, step_id)
+
+
+async def output_chunks(session: AsyncSession, task_id: uuid.UUID, step_index: int) -> list[OutputChunk]:
+    stmt = (
+        select(OutputChunk)
+        .where(OutputChunk.task_id == task_id, OutputChunk.step_index == step_index)
+        .order_by(OutputChunk.id)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def drop_output_chunks(session: AsyncSession, task_id: uuid.UUID, step_index: int) -> None:
+    await session.execute(
+        delete(OutputChunk).where(OutputChunk.task_id == task_id, OutputChunk.step_index == step_index)
+    )

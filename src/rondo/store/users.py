@@ -1,0 +1,50 @@
+"""Queries on users and their API tokens (and agent tokens, which share the token table)."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from rondo.store.models import ApiToken, User
+from rondo.store.types import utcnow
+
+
+async def count_users(session: AsyncSession) -> int:
+    return int((await session.execute(select(func.count()).select_from(User))).scalar_one())
+
+
+async def create_user(session: AsyncSession, login: str, name: str, *, is_admin: bool = False) -> User:
+    user = User(login=login, name=name, is_admin=is_admin)
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def add_token(
+    session: AsyncSession,
+    *,
+    kind: str,
+    digest: str,
+    display: str,
+    label: str,
+    user_id: uuid.UUID | None = None,
+) -> ApiToken:
+    token = ApiToken(kind=kind, digest=digest, display=display, label=label, user_id=user_id)
+    session.add(token)
+    await session.flush()
+    return token
+
+
+async def token_by_digest(session: AsyncSession, digest: str, kind: str) -> ApiToken | None:
+    stmt = select(ApiToken).where(ApiToken.digest == digest, ApiToken.kind == kind, ApiToken.revoked.is_(False))
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def user_for_token(session: AsyncSession, digest: str) -> User | None:
+    token = await token_by_digest(session, digest, "user")
+    if token is None or token.user_id is None:
+        return None
+    await session.execute(update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=utcnow()))
+    return await session.get(User, token.user_id)

@@ -1,0 +1,163 @@
+"""Plain git repositories (a path on the server or any git URL), read through a bare mirror per repository.
+
+Every call runs the `git` binary without a shell, with a timeout, and never prompts for credentials.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from rondo.vcs.errors import VcsError
+
+GIT_TIMEOUT_S = 120.0
+_SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+_LOCKS: dict[Path, asyncio.Lock] = {}
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    sha: str
+    subject: str
+    body: str
+    author_name: str
+    author_email: str
+    authored_at: datetime
+    committer_name: str
+    committed_at: datetime
+
+
+def _check_arg(value: str, what: str) -> str:
+    """Refuse values git could read as options or that are not plain ref/path text."""
+    if not value or value.startswith("-") or "\x00" in value or "\n" in value:
+        raise VcsError(f"invalid {what} {value!r}")
+    return value
+
+
+async def _git(*args: str, cwd: Path | None = None, limit_s: float = GIT_TIMEOUT_S) -> tuple[int, bytes, str]:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/"),
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_ASKPASS": "/bin/true",
+        "SSH_ASKPASS": "/bin/true",
+        "GIT_SSH_COMMAND": "ssh -o BatchMode=yes",
+        "LC_ALL": "C",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        "git", *args, cwd=cwd, env=env,
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), limit_s)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise VcsError(f"git {args[0]} took longer than {limit_s:.0f}s") from None
+    return proc.returncode or 0, out, err.decode(errors="replace").strip()
+
+
+class GitRepository:
+    """One repository, by URL. Reads go through a bare mirror under `mirror_root`."""
+
+    def __init__(self, url: str, mirror_root: Path) -> None:
+        self.url = url
+        digest = hashlib.sha256(url.encode()).hexdigest()[:32]
+        self.mirror = mirror_root / f"{digest}.git"
+
+    async def _run(self, *args: str, cwd: Path | None = None) -> bytes:
+        code, out, err = await _git(*args, cwd=cwd)
+        if code != 0:
+            raise VcsError(f"git {args[0]} failed for {self.url}: {err or f'exit code {code}'}")
+        return out
+
+    async def list_refs(self) -> dict[str, str]:
+        """Branches (refs/heads/*) and tags (refs/tags/*, annotated tags peeled) -> commit sha."""
+        out = await self._run("ls-remote", "--heads", "--tags", "--", self.url)
+        refs: dict[str, str] = {}
+        peeled: dict[str, str] = {}
+        for line in out.decode(errors="replace").splitlines():
+            sha, _, ref = line.partition("\t")
+            if ref.endswith("^{}"):
+                peeled[ref[:-3]] = sha
+            elif ref.startswith(("refs/heads/", "refs/tags/")):
+                refs[ref] = sha
+        refs.update({ref: sha for ref, sha in peeled.items() if ref in refs})
+        return refs
+
+    async def default_branch(self) -> str | None:
+        out = await self._run("ls-remote", "--symref", "--", self.url, "HEAD")
+        for line in out.decode(errors="replace").splitlines():
+            if line.startswith("ref: ") and line.endswith("\tHEAD"):
+                ref = line[5:].split("\t", 1)[0]
+                return ref.removeprefix("refs/heads/")
+        return None
+
+    async def fetch(self) -> None:
+        """Bring the mirror up to date with every branch and tag of the repository."""
+        lock = _LOCKS.setdefault(self.mirror, asyncio.Lock())
+        async with lock:
+            if not (self.mirror / "HEAD").exists():
+                self.mirror.parent.mkdir(parents=True, exist_ok=True)
+                await self._run("init", "--quiet", "--bare", str(self.mirror))
+            await self._run(
+                "fetch", "--quiet", "--prune", "--force", "--no-write-fetch-head", "--", self.url,
+                "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*",
+                cwd=self.mirror,
+            )  # fmt: skip
+
+    async def _has(self, revision: str) -> bool:
+        if not (self.mirror / "HEAD").exists():
+            return False
+        code, _, _ = await _git("cat-file", "-e", f"{revision}^{{commit}}", cwd=self.mirror)
+        return code == 0
+
+    async def _ensure(self, revision: str) -> None:
+        _check_arg(revision, "revision")
+        if not await self._has(revision):
+            await self.fetch()
+            if not await self._has(revision):
+                raise VcsError(f"revision {revision} does not exist in {self.url}")
+
+    async def resolve(self, ref: str) -> str:
+        """A branch or tag name (or a sha) -> the commit sha it names now."""
+        _check_arg(ref, "ref")
+        if _SHA.match(ref):
+            await self._ensure(ref)
+            return ref
+        refs = await self.list_refs()
+        for candidate in (f"refs/heads/{ref}", f"refs/tags/{ref}", ref):
+            if candidate in refs:
+                return refs[candidate]
+        raise VcsError(f"no branch or tag named {ref!r} in {self.url}")
+
+    async def read_file(self, revision: str, path: str) -> bytes | None:
+        """The file's bytes at `revision`, or None when it does not exist there."""
+        _check_arg(path, "path")
+        await self._ensure(revision)
+        code, out, _ = await _git("cat-file", "blob", f"{revision}:{path}", cwd=self.mirror)
+        return out if code == 0 else None
+
+    async def commit_info(self, revision: str) -> CommitInfo:
+        await self._ensure(revision)
+        fmt = "%H%x00%an%x00%ae%x00%aI%x00%cn%x00%cI%x00%s%x00%b"
+        out = await self._run("show", "-s", f"--format={fmt}", revision, "--", cwd=self.mirror)
+        parts = out.decode(errors="replace").split("\x00")
+        if len(parts) < 8:
+            raise VcsError(f"cannot read commit {revision} of {self.url}")
+        sha, an, ae, ad, cn, cd, subject, body = parts[:8]
+        return CommitInfo(
+            sha=sha,
+            subject=subject,
+            body=body.strip(),
+            author_name=an,
+            author_email=ae,
+            authored_at=datetime.fromisoformat(ad),
+            committer_name=cn,
+            committed_at=datetime.fromisoformat(cd),
+        )

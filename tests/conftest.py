@@ -1,0 +1,86 @@
+"""Shared fixtures: real databases (SQLite file and a fresh PostgreSQL database per test), real git repos."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from rondo.store.db import Database
+from rondo.store.migrate import upgrade
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+PG_ADMIN_URL = os.environ.get("RONDO_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+def _pg_admin_engine():  # type: ignore[no-untyped-def]
+    return create_engine(make_url(PG_ADMIN_URL), isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A new, empty PostgreSQL database on the machine's server, dropped afterwards."""
+    name = f"rondo_test_{uuid.uuid4().hex[:12]}"
+    admin = _pg_admin_engine()
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each test using this runs twice: on a SQLite file and on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'rondo.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    upgrade(database_url)
+    database = Database(database_url)
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "Rondo Test",
+        "GIT_AUTHOR_EMAIL": "test@rondo.invalid",
+        "GIT_COMMITTER_NAME": "Rondo Test",
+        "GIT_COMMITTER_EMAIL": "test@rondo.invalid",
+    }
+    out = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, env=env, check=True)
+    return out.stdout.strip()
+
+
+def make_repo(path: Path, files: dict[str, str], branch: str = "main") -> Path:
+    """A real git repository with one commit of `files` on `branch`."""
+    path.mkdir(parents=True, exist_ok=True)
+    git(path, "init", "-q", "-b", branch)
+    commit_files(path, files, "initial commit")
+    return path
+
+
+def commit_files(repo: Path, files: dict[str, str], message: str) -> str:
+    for name, content in files.items():
+        target = repo / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+    return git(repo, "rev-parse", "HEAD")

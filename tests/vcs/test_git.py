@@ -1,0 +1,76 @@
+"""GitRepository against real repositories made by the test."""
+
+from pathlib import Path
+
+import pytest
+
+from rondo.vcs import GitRepository, VcsError
+from tests.conftest import commit_files, git, make_repo
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    path = make_repo(tmp_path / "src", {"README.md": "hello\n", ".circleci/config.yml": "version: 2.1\n"})
+    git(path, "checkout", "-q", "-b", "feature")
+    commit_files(path, {"only-on-feature.txt": "f\n"}, "feature work\n\nwith a body")
+    git(path, "tag", "-a", "v1.0", "-m", "release")
+    git(path, "checkout", "-q", "main")
+    return path
+
+
+async def test_refs_default_branch_and_peeled_tags(repo: Path, tmp_path: Path) -> None:
+    r = GitRepository(str(repo), tmp_path / "mirrors")
+    refs = await r.list_refs()
+    feature = git(repo, "rev-parse", "feature")
+    assert refs == {
+        "refs/heads/main": git(repo, "rev-parse", "main"),
+        "refs/heads/feature": feature,
+        "refs/tags/v1.0": feature,  # the annotated tag, peeled to its commit
+    }
+    assert await r.default_branch() == "main"
+    assert await r.resolve("feature") == feature
+    assert await r.resolve("v1.0") == feature
+
+
+async def test_read_files_at_revisions(repo: Path, tmp_path: Path) -> None:
+    r = GitRepository(str(repo), tmp_path / "mirrors")
+    main, feature = git(repo, "rev-parse", "main"), git(repo, "rev-parse", "feature")
+    assert await r.read_file(main, ".circleci/config.yml") == b"version: 2.1\n"
+    assert await r.read_file(main, "only-on-feature.txt") is None
+    assert await r.read_file(feature, "only-on-feature.txt") == b"f\n"
+    info = await r.commit_info(feature)
+    assert (info.sha, info.subject, info.body, info.author_name) == (
+        feature,
+        "feature work",
+        "with a body",
+        "Rondo Test",
+    )
+    # a commit made after the mirror was created is fetched on demand
+    new = commit_files(repo, {"later.txt": "l\n"}, "later")
+    assert await r.read_file(new, "later.txt") == b"l\n"
+
+
+async def test_bare_repository_over_file_url(repo: Path, tmp_path: Path) -> None:
+    bare = tmp_path / "bare.git"
+    git(tmp_path, "clone", "-q", "--bare", str(repo), str(bare))
+    r = GitRepository(f"file://{bare}", tmp_path / "mirrors")
+    assert "refs/heads/main" in await r.list_refs()
+
+
+async def test_missing_repository_and_revision_say_what_failed(tmp_path: Path, repo: Path) -> None:
+    with pytest.raises(VcsError, match="ls-remote failed for /nonexistent"):
+        await GitRepository("/nonexistent/repo", tmp_path / "m").list_refs()
+    r = GitRepository(str(repo), tmp_path / "mirrors")
+    with pytest.raises(VcsError, match="does not exist"):
+        await r.read_file("0" * 40, "README.md")
+    with pytest.raises(VcsError, match="no branch or tag named 'nope'"):
+        await r.resolve("nope")
+
+
+@pytest.mark.parametrize("bad", ["--upload-pack=touch /tmp/pwned", "-x", "a\nb"])
+async def test_option_like_revisions_are_refused(repo: Path, tmp_path: Path, bad: str) -> None:
+    r = GitRepository(str(repo), tmp_path / "mirrors")
+    with pytest.raises(VcsError, match="invalid"):
+        await r.read_file(bad, "README.md")
+    with pytest.raises(VcsError, match="invalid"):
+        await r.resolve(bad)
