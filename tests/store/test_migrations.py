@@ -21,3 +21,4 @@ def test_upgrade_downgrade_upgrade_matches_models(database_url: str) -> None:
         engine.dispose()
     assert diff == [], f"models and migrations differ: {diff}"
     assert {"pipelines", "workflows", "jobs", "tasks", "steps", "agents", "users", "api_tokens"} <= tables
+    assert {"orbs", "orb_versions"} <= tables

@@ -33,15 +33,24 @@ class Api:
         self._client = httpx2.Client(base_url=self.base, headers={"Circle-Token": api_token(settings)}, timeout=60.0)
 
     def request(self, method: str, path: str, json: Any = None) -> Any:
+        """The JSON body of a successful answer; any error ends the command with the server's message."""
+        status, body = self.send(method, path, json)
+        if status >= 400:
+            raise SystemExit(f"rondo: {method} {path} failed ({status}): {error_message(body)}")
+        return body
+
+    def send(self, method: str, path: str, json: Any = None) -> tuple[int, Any]:
+        """The status code and JSON body, errors included, for commands that carry on after one."""
         try:
             response = self._client.request(method, path, json=json)
         except httpx2.HTTPError as exc:
             raise SystemExit(f"rondo: cannot reach the server at {self.base}: {exc}") from None
         try:
-            body = response.json()
+            return response.status_code, response.json()
         except ValueError:
-            body = {"message": response.text}
-        if response.status_code >= 400:
-            message = body.get("message") if isinstance(body, dict) else None
-            raise SystemExit(f"rondo: {method} {path} failed ({response.status_code}): {message or response.text}")
-        return body
+            return response.status_code, {"message": response.text}
+
+
+def error_message(body: Any) -> str:
+    message = body.get("message") if isinstance(body, dict) else None
+    return str(message or body)

@@ -1,4 +1,4 @@
-"""`rondo`: server, agent, db, project and pipeline commands."""
+"""`rondo`: server, agent, db, project, pipeline and orb commands."""
 
 from __future__ import annotations
 
@@ -16,9 +16,42 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help="Rondo, a sel
 db_app = typer.Typer(no_args_is_help=True, help="The database.")
 project_app = typer.Typer(no_args_is_help=True, help="Followed repositories.")
 pipeline_app = typer.Typer(no_args_is_help=True, help="Pipelines.")
+orb_app = typer.Typer(no_args_is_help=True, help="The server's private orb registry.")
 app.add_typer(db_app, name="db")
 app.add_typer(project_app, name="project")
 app.add_typer(pipeline_app, name="pipeline")
+config_app = typer.Typer(no_args_is_help=True, help="Check and expand .circleci/config.yml locally.")
+app.add_typer(config_app, name="config")
+
+ORB_DIR_HELP = "Take orbs from this folder (NS/NAME@VERSION.yml) instead of the server's registry"
+PARAMS_HELP = "Pipeline parameters as a JSON object"
+
+
+@config_app.command("validate")
+def config_validate(
+    path: Path = typer.Argument(Path(".circleci/config.yml"), help="The config file"),
+    orb_dir: Path | None = typer.Option(None, "--orb-dir", help=ORB_DIR_HELP),
+    pipeline_parameters: str | None = typer.Option(None, "--pipeline-parameters", help=PARAMS_HELP),
+) -> None:
+    """Check a config; every error is printed with its file, line, column and path. Exit 1 if any."""
+    from rondo.cli import config_cmd
+
+    config_cmd.validate(load_settings(), path, orb_dir, pipeline_parameters)
+
+
+@config_app.command("process")
+def config_process(
+    path: Path = typer.Argument(Path(".circleci/config.yml"), help="The config file"),
+    orb_dir: Path | None = typer.Option(None, "--orb-dir", help=ORB_DIR_HELP),
+    pipeline_parameters: str | None = typer.Option(None, "--pipeline-parameters", help=PARAMS_HELP),
+) -> None:
+    """Print the expanded version 2 config, as `circleci config process` does."""
+    from rondo.cli import config_cmd
+
+    config_cmd.process(load_settings(), path, orb_dir, pipeline_parameters)
+
+
+app.add_typer(orb_app, name="orb")
 
 
 def load_settings() -> Settings:
@@ -110,6 +143,47 @@ def pipeline_trigger(
     if tag:
         body["tag"] = tag
     typer.echo(json.dumps(Api(settings).request("POST", f"/api/v2/project/{slug}/pipeline", body), indent=2))
+
+
+@orb_app.command("publish")
+def orb_publish(
+    file: Path = typer.Argument(..., help="A packed orb YAML file"),
+    ref: str = typer.Argument(..., help="Where to publish it: namespace/name@X.Y.Z or namespace/name@dev:label"),
+) -> None:
+    """Publish a packed orb (admins only). Releases are immutable; dev:label versions can be replaced."""
+    from rondo.cli import orb_cmd
+
+    orb_cmd.publish_file(Api(load_settings()), file, ref)
+
+
+@orb_app.command("import")
+def orb_import(
+    path: Path = typer.Argument(..., help="A folder laid out as NS/NAME@VERSION.yml, or one such file"),
+    dev_label: str = typer.Option(
+        "dev:local", "--dev-label", help="The version for files named dev:{pipeline.git.revision}"
+    ),
+) -> None:
+    """Publish every packed orb in a folder; one line per file: published, skipped or failed."""
+    from rondo.cli import orb_cmd
+
+    if not orb_cmd.import_orbs(Api(load_settings()), path, dev_label):
+        raise typer.Exit(1)
+
+
+@orb_app.command("list")
+def orb_list() -> None:
+    """The orbs in the registry, their newest release and every version."""
+    from rondo.cli import orb_cmd
+
+    orb_cmd.list_orbs(Api(load_settings()))
+
+
+@orb_app.command("source")
+def orb_source(ref: str = typer.Argument(..., help="namespace/name@version; ranges, volatile and dev: work")) -> None:
+    """Print the packed YAML of the orb version a reference resolves to."""
+    from rondo.cli import orb_cmd
+
+    orb_cmd.print_source(Api(load_settings()), ref)
 
 
 def main() -> None:

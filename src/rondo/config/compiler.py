@@ -1,8 +1,8 @@
-"""Compiles `.circleci/config.yml` (versions 2 and 2.1) into jobs and workflows, reporting every error.
+"""Compiles `.circleci/config.yml` (versions 2 and 2.1) into typed jobs and workflows, reporting every error.
 
-This is the walking skeleton's subset: machine and docker jobs, `checkout` and `run` steps,
-`environment`, and workflows with `requires`. Orbs, commands, executors, parameters, matrix and
-`when` come with the complete compiler; they are rejected here with a message that says so.
+`processor` expands the config to version 2 form (orbs, commands, executors, parameters, matrix,
+`when`); this module reads that form into the model the engine runs, checking what is left to
+check: executors, images, environment, step options and workflow entries.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from rondo.config.errors import ConfigError, ConfigErrors
-from rondo.config.loader import load_yaml, position, value_position
 from rondo.config.model import (
+    BuiltinStep,
     CheckoutStep,
     CompiledConfig,
     DockerImage,
@@ -24,34 +24,50 @@ from rondo.config.model import (
     Workflow,
     WorkflowJob,
 )
+from rondo.config.orbs import OrbSource
+from rondo.config.processor import ProcessedConfig, process_config
+from rondo.config.yaml_source import compose, locate
 
-NOT_YET = {"orbs", "commands", "executors", "parameters", "setup"}
-JOB_KEYS = {"docker", "machine", "macos", "executor", "steps", "environment", "working_directory",
-            "parallelism", "resource_class", "shell", "description", "branches", "parameters", "type",
-            "circleci_ip_ranges", "retention"}  # fmt: skip
-RUN_KEYS = {"command", "name", "shell", "environment", "working_directory", "background", "when",
-            "no_output_timeout", "max_auto_reruns", "auto_rerun_delay"}  # fmt: skip
-IMAGE_KEYS = {"image", "name", "entrypoint", "command", "user", "environment", "auth", "aws_auth"}
-INVOCATION_KEYS = {"requires", "name", "context", "type", "filters"}
-REQUIRE_STATUSES = {"success", "failed", "canceled", "not_run", "unauthorized"}
+IMAGE_KEYS = {"image", "name", "entrypoint", "command", "user", "environment", "auth", "aws_auth", "gcp_auth"}
 WHEN = {"on_success", "on_fail", "always"}
+REQUIRE_STATUSES = {"success", "failed", "canceled", "not_run", "unauthorized"}
 DURATION = re.compile(r"^(\d+(?:\.\d+)?)([hms])$")
-DEFAULT_WORKFLOW = "workflow"
+STEP_NAMES = {
+    "checkout": "Checkout code",
+    "setup_remote_docker": "Setup a remote Docker engine",
+    "save_cache": "Saving Cache",
+    "restore_cache": "Restoring Cache",
+    "store_artifacts": "Uploading artifacts",
+    "store_test_results": "Uploading test results",
+    "persist_to_workspace": "Persisting to Workspace",
+    "attach_workspace": "Attaching Workspace",
+    "add_ssh_keys": "Add SSH Keys",
+    "install_signing_bundle": "Install signing bundle",
+}
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
 class _Errors:
     def __init__(self, filename: str) -> None:
         self.filename = filename
-        self.items: list[ConfigError] = []
+        self.items: list[tuple[str, str]] = []
 
-    def at(
-        self, message: str, path: str, parent: Any = None, key: str | int | None = None, *, value: bool = False
-    ) -> None:
-        if value and key is not None:
-            line, col = value_position(parent, key)
-        else:
-            line, col = position(parent, key)
-        self.items.append(ConfigError(message, path, self.filename, line, col))
+    def at(self, message: str, path: str, *_where: Any, **_kw: Any) -> None:
+        self.items.append((message, path))
+
+    def located(self, processed: ProcessedConfig, text: str) -> list[ConfigError]:
+        """Errors with positions, found by mapping processed job paths back to where the job is written."""
+        node = compose(text) if self.items else None
+        out = []
+        for message, path in self.items:
+            parts: list[str | int] = [m[1] if m[1] is not None and m[2] == "" else int(m[2]) if m[2] else m[1]
+                                      for m in _PATH_PART.finditer(path)]  # fmt: skip
+            if len(parts) >= 2 and parts[0] == "jobs" and isinstance(parts[1], str):
+                source = processed.provenance.get(parts[1])
+                parts = [*source, *parts[2:]] if source else parts[:2]
+            line, column = locate(node, tuple(parts))
+            out.append(ConfigError(message, path, self.filename, line, column))
+        return out
 
 
 def _kind(value: Any) -> str:
@@ -81,35 +97,44 @@ def _scalar_text(value: Any) -> str | None:
     return None
 
 
-def compile_config(text: str, *, filename: str = ".circleci/config.yml") -> CompiledConfig:
+def compile_config(
+    text: str,
+    *,
+    filename: str = ".circleci/config.yml",
+    pipeline_values: Mapping[str, Any] | None = None,
+    parameters: Mapping[str, Any] | None = None,
+    orb_source: OrbSource | None = None,
+    orb_cache: dict[str, Any] | None = None,
+) -> CompiledConfig:
+    """Process and compile a config; raises ConfigErrors listing every problem found."""
+    processed = process_config(
+        text,
+        filename=filename,
+        pipeline_values=pipeline_values,
+        parameters=parameters,
+        orb_source=orb_source,
+        orb_cache=orb_cache,
+        allow_errors=True,
+    )
+    return build(processed, text, filename)
+
+
+def build(processed: ProcessedConfig, text: str, filename: str = ".circleci/config.yml") -> CompiledConfig:
+    """The typed model of a processed config."""
     errors = _Errors(filename)
-    doc, parse_errors = load_yaml(text, filename)
-    if parse_errors:
-        raise ConfigErrors(parse_errors)
-    if not isinstance(doc, Mapping):
-        errors.at(f"the config must be a map with `version`, `jobs` and `workflows`, got {_kind(doc)}", "")
-        raise ConfigErrors(errors.items)
-    version = _version(errors, doc)
-    for key in doc:
-        if key in NOT_YET:
-            errors.at(f"`{key}` is not supported by this Rondo version yet", str(key), doc, key)
+    doc = processed.data
     jobs = _jobs(errors, doc)
     workflows = _workflows(errors, doc, jobs)
-    if errors.items:
-        raise ConfigErrors(errors.items)
-    return CompiledConfig(version=version, jobs=jobs, workflows=workflows)
-
-
-def _version(errors: _Errors, doc: Mapping[str, Any]) -> str:
-    if "version" not in doc:
-        errors.at("`version` is required: 2 or 2.1", "version", doc)
-        return "2"
-    raw = doc["version"]
-    text = _scalar_text(raw) if not isinstance(raw, bool) else None
-    if text not in ("2", "2.0", "2.1"):
-        errors.at(f"`version` must be 2 or 2.1, got {raw!r}", "version", doc, "version", value=True)
-        return "2"
-    return "2" if text == "2.0" else str(text)
+    if errors.items or processed.errors:
+        raise ConfigErrors(processed.errors + errors.located(processed, text))
+    return CompiledConfig(
+        version="2" if processed.version == "2.0" else processed.version,
+        jobs=jobs,
+        workflows=workflows,
+        setup=processed.setup,
+        parameters=processed.parameters,
+        processed_yaml=processed.to_yaml(),
+    )
 
 
 def _environment(errors: _Errors, parent: Any, key: str, path: str) -> dict[str, str]:
@@ -117,8 +142,13 @@ def _environment(errors: _Errors, parent: Any, key: str, path: str) -> dict[str,
     if raw is None:
         return {}
     env: dict[str, str] = {}
-    if isinstance(raw, list):  # `- KEY=VALUE` items
+    if isinstance(raw, str) and "=" in raw:  # a single `KEY=VALUE`
+        raw = [raw]
+    if isinstance(raw, list):  # `- KEY=VALUE` items, or one-key maps
         for i, item in enumerate(raw):
+            if isinstance(item, Mapping) and all(_scalar_text(v) is not None for v in item.values()):
+                env.update((str(k), str(_scalar_text(v))) for k, v in item.items())
+                continue
             if not isinstance(item, str) or "=" not in item:
                 errors.at(f"expected `NAME=value`, got {_kind(item)}", f"{path}[{i}]", raw, i)
                 continue
@@ -162,83 +192,68 @@ def _duration(errors: _Errors, parent: Any, key: str, path: str) -> float | None
 
 
 def _jobs(errors: _Errors, doc: Mapping[str, Any]) -> dict[str, Job]:
-    raw = doc.get("jobs")
-    if raw is None:
-        if "workflows" in doc or "jobs" not in doc:
-            errors.at("`jobs` is required: a map of job names to jobs", "jobs", doc, "jobs" if "jobs" in doc else None)
-        return {}
-    if not isinstance(raw, Mapping):
-        errors.at(f"`jobs` must be a map of job names to jobs, got {_kind(raw)}", "jobs", doc, "jobs", value=True)
-        return {}
     jobs = {}
-    for name, body in raw.items():
-        job = _job(errors, raw, str(name), body)
+    for name, body in (doc.get("jobs") or {}).items():
+        if isinstance(body, Mapping) and body.get("type", "build") != "build":
+            continue  # approval and no-op jobs have no executor or steps
+        job = _job(errors, str(name), body)
         if job is not None:
             jobs[str(name)] = job
     return jobs
 
 
-def _job(errors: _Errors, parent: Any, name: str, body: Any) -> Job | None:
+def _job(errors: _Errors, name: str, body: Any) -> Job | None:
     path = f"jobs.{name}"
-    if not isinstance(body, Mapping):
-        errors.at(
-            f"a job must be a map with an executor and `steps`, got {_kind(body)}", path, parent, name, value=True
-        )
-        return None
     before = len(errors.items)
-    for key in body:
-        if key not in JOB_KEYS:
-            errors.at(f"unknown key `{key}` in job `{name}`", f"{path}.{key}", body, key)
-        elif key in ("macos", "executor", "parameters"):
-            errors.at(f"`{key}` in jobs is not supported by this Rondo version yet", f"{path}.{key}", body, key)
-    job_type = body.get("type", "build")
-    if job_type != "build":
-        errors.at(f"job type {job_type!r} is not supported by this Rondo version yet", f"{path}.type", body, "type")
-    executor = _executor(errors, body, path, (parent, name))
+    executor = _executor(errors, body, path)
     steps = _steps(errors, body, path)
     environment = _environment(errors, body, "environment", f"{path}.environment")
     working_directory = _string(errors, body, "working_directory", f"{path}.working_directory") or "~/project"
     parallelism = body.get("parallelism", 1)
+    if isinstance(parallelism, str) and parallelism.isdigit():
+        parallelism = int(parallelism)
     if isinstance(parallelism, bool) or not isinstance(parallelism, int) or parallelism < 1:
-        errors.at(f"`parallelism` must be a whole number of at least 1, got {parallelism!r}", f"{path}.parallelism",
-                  body, "parallelism", value=True)  # fmt: skip
+        errors.at(f"`parallelism` must be a whole number of at least 1, got {parallelism!r}", f"{path}.parallelism")
         parallelism = 1
+    shell = _string(errors, body, "shell", f"{path}.shell")
     if executor is None or len(errors.items) > before:
         return None
-    return Job(name, executor, tuple(steps), environment, working_directory, parallelism)
+    return Job(name, executor, tuple(steps), environment, working_directory, parallelism, shell)
 
 
-def _executor(errors: _Errors, body: Mapping[str, Any], path: str, where: tuple[Any, str]) -> Executor | None:
-    kinds = [k for k in ("docker", "machine", "macos", "executor") if k in body]
-    if not kinds:
-        errors.at("a job needs an executor: `docker` or `machine`", path, *where)
-        return None
-    if len(kinds) > 1:
-        errors.at(f"a job has exactly one executor, found {', '.join(kinds)}", f"{path}.{kinds[1]}", body, kinds[1])
-        return None
+def _executor(errors: _Errors, body: Mapping[str, Any], path: str) -> Executor | None:
+    kind = next(k for k in ("docker", "machine", "macos") if k in body)
     resource_class = _string(errors, body, "resource_class", f"{path}.resource_class") or "medium"
-    if kinds[0] == "machine":
+    shell = _string(errors, body, "shell", f"{path}.shell")
+    if kind == "machine":
         machine = body["machine"]
         if machine is True:
-            return Executor("machine", resource_class)
+            return Executor("machine", resource_class, shell=shell)
         if isinstance(machine, Mapping):
+            unknown = [k for k in machine if k not in ("image", "docker_layer_caching", "resource_class", "shell",
+                                                          "enabled")]  # fmt: skip
+            if unknown:
+                errors.at(f"unknown key `{unknown[0]}` in `machine`", f"{path}.machine.{unknown[0]}")
             image = _string(errors, machine, "image", f"{path}.machine.image")
-            return Executor("machine", resource_class, machine_image=image)
-        errors.at(f"`machine` must be true or a map with `image`, got {machine!r}", f"{path}.machine", body,
-                  "machine", value=True)  # fmt: skip
+            rc = _string(errors, machine, "resource_class", f"{path}.machine.resource_class") or resource_class
+            return Executor("machine", rc, machine_image=image, shell=shell)
+        errors.at(f"`machine` must be true or a map with `image`, got {_kind(machine)}", f"{path}.machine")
         return None
-    if kinds[0] != "docker":
-        return None
+    if kind == "macos":
+        macos = body["macos"]
+        if not isinstance(macos, Mapping) or macos.get("xcode") is None:
+            errors.at("`macos` must be a map with `xcode`: the Xcode version", f"{path}.macos")
+            return None
+        xcode = _string(errors, macos, "xcode", f"{path}.macos.xcode")
+        return Executor("macos", resource_class, xcode=xcode, shell=shell)
     images = body["docker"]
     if not isinstance(images, list) or not images:
-        errors.at(
-            f"`docker` must be a list of images, got {_kind(images)}", f"{path}.docker", body, "docker", value=True
-        )
+        errors.at(f"`docker` must be a non-empty list of images, got {_kind(images)}", f"{path}.docker")
         return None
     parsed = [_image(errors, images, i, f"{path}.docker[{i}]") for i in range(len(images))]
     if any(p is None for p in parsed):
         return None
-    return Executor("docker", resource_class, docker=tuple(p for p in parsed if p is not None))
+    return Executor("docker", resource_class, docker=tuple(p for p in parsed if p is not None), shell=shell)
 
 
 def _argv(errors: _Errors, parent: Any, key: str, path: str) -> tuple[str, ...] | None:
@@ -275,168 +290,136 @@ def _image(errors: _Errors, images: Any, i: int, path: str) -> DockerImage | Non
 
 
 def _steps(errors: _Errors, body: Mapping[str, Any], path: str) -> list[Step]:
-    raw = body.get("steps")
-    if not isinstance(raw, list) or not raw:
-        errors.at(f"`steps` must be a non-empty list, got {_kind(raw)}", f"{path}.steps", body,
-                  "steps" if "steps" in body else None, value="steps" in body)  # fmt: skip
-        return []
+    raw = body.get("steps") or []
     steps = []
     for i, item in enumerate(raw):
-        step = _step(errors, raw, i, item, f"{path}.steps[{i}]")
+        step = _step(errors, item, f"{path}.steps[{i}]")
         if step is not None:
             steps.append(step)
     return steps
 
 
-def _step(errors: _Errors, parent: Any, i: int, item: Any, path: str) -> Step | None:
-    if item == "checkout":
-        return CheckoutStep()
+def _step(errors: _Errors, item: Any, path: str) -> Step | None:
     if isinstance(item, str):
-        errors.at(f"step type `{item}` is not supported by this Rondo version yet", path, parent, i)
-        return None
-    if not isinstance(item, Mapping) or len(item) != 1:
-        errors.at(f"a step is a step name or a map with one step name, got {_kind(item)}", path, parent, i)
-        return None
-    kind, args = next(iter(item.items()))
+        kind, args = item, None
+    else:
+        kind, args = next(iter(item.items()))
     if kind == "checkout":
-        if args is not None and not isinstance(args, Mapping):
-            errors.at(
-                f"`checkout` takes a map of options, got {_kind(args)}", f"{path}.checkout", item, kind, value=True
-            )
-            return None
-        step_path = _string(errors, args or {}, "path", f"{path}.checkout.path") if args else None
-        return CheckoutStep(path=step_path)
-    if kind != "run":
-        errors.at(f"step type `{kind}` is not supported by this Rondo version yet", path, item, kind)
-        return None
-    return _run(errors, item, args, f"{path}.run")
+        args = args or {}
+        return CheckoutStep(
+            name=str(args.get("name") or STEP_NAMES["checkout"]),
+            path=_string(errors, args, "path", f"{path}.checkout.path"),
+        )
+    if kind in ("run", "deploy"):
+        return _run(errors, args, f"{path}.{kind}")
+    args = dict(args or {})
+    name = str(args.pop("name", None) or STEP_NAMES.get(kind, kind))
+    when: Any = args.pop("when", "on_success") if kind == "save_cache" else "on_success"
+    if kind in ("store_artifacts", "store_test_results"):
+        when = "always"  # they run after a failed step too (CONFIG-SPEC §6.1.1)
+    return BuiltinStep(type=kind, name=name, options=args, when=when)
 
 
-def _run(errors: _Errors, item: Any, args: Any, path: str) -> RunStep | None:
+def _run(errors: _Errors, args: Any, path: str) -> RunStep | None:
     if isinstance(args, str):
-        return RunStep(command=args, name=args)
-    if not isinstance(args, Mapping):
-        errors.at(f"`run` takes a command string or a map with `command`, got {_kind(args)}", path, item, "run",
-                  value=True)  # fmt: skip
-        return None
+        return RunStep(command=args, name=_first_line(args))
     before = len(errors.items)
-    for key in args:
-        if key not in RUN_KEYS:
-            errors.at(f"unknown key `{key}` in a run step", f"{path}.{key}", args, key)
-    command = _string(errors, args, "command", f"{path}.command")
-    if command is None and "command" not in args:
-        errors.at("a run step needs `command`: the script to run", f"{path}.command", item, "run")
+    command = _string(errors, args, "command", f"{path}.command") or ""
     when = args.get("when", "on_success")
-    if when not in WHEN:
-        errors.at(f"`when` must be on_success, on_fail or always, got {when!r}", f"{path}.when", args, "when",
-                  value=True)  # fmt: skip
-    background = args.get("background", False)
-    if not isinstance(background, bool):
-        errors.at(f"`background` must be true or false, got {background!r}", f"{path}.background", args,
-                  "background", value=True)  # fmt: skip
     step = RunStep(
-        command=command or "",
-        name=_string(errors, args, "name", f"{path}.name") or command or "",
+        command=command,
+        name=_string(errors, args, "name", f"{path}.name") or _first_line(command),
         shell=_string(errors, args, "shell", f"{path}.shell"),
         environment=_environment(errors, args, "environment", f"{path}.environment"),
         working_directory=_string(errors, args, "working_directory", f"{path}.working_directory"),
-        background=bool(background),
+        background=bool(args.get("background", False)),
         when=when if when in WHEN else "on_success",
         no_output_timeout_s=_duration(errors, args, "no_output_timeout", f"{path}.no_output_timeout"),
     )
     return step if len(errors.items) == before else None
 
 
+def _first_line(command: str) -> str:
+    lines = [line for line in command.strip().splitlines() if line.strip()]
+    return lines[0].strip() if lines else command
+
+
 def _workflows(errors: _Errors, doc: Mapping[str, Any], jobs: Mapping[str, Job]) -> tuple[Workflow, ...]:
-    raw = doc.get("workflows")
-    if raw is None:
-        if "build" in jobs:
-            return (Workflow(DEFAULT_WORKFLOW, (WorkflowJob("build", "build"),)),)
-        if isinstance(doc.get("jobs"), Mapping) and "build" not in doc["jobs"]:
-            errors.at("without `workflows`, the config must have a job named `build` to run", "jobs", doc, "jobs")
-        return ()
-    if not isinstance(raw, Mapping):
-        errors.at(f"`workflows` must be a map, got {_kind(raw)}", "workflows", doc, "workflows", value=True)
-        return ()
     workflows = []
-    for name, body in raw.items():
+    for name, body in (doc.get("workflows") or {}).items():
         if name == "version":
             continue
-        wf = _workflow(errors, raw, str(name), body, doc.get("jobs") or {})
-        if wf is not None:
-            workflows.append(wf)
+        entries = []
+        for i, item in enumerate(body["jobs"]):
+            entry = _invocation(errors, item, f"workflows.{name}.jobs[{i}]", jobs)
+            if entry is not None:
+                entries.append(entry)
+        triggers = tuple(t for t in (body.get("triggers") or []) if isinstance(t, Mapping))
+        reruns = body.get("max_auto_reruns", 0)
+        if isinstance(reruns, bool) or not isinstance(reruns, int) or not 0 <= reruns <= 5:
+            errors.at("`max_auto_reruns` must be a whole number from 1 to 5", f"workflows.{name}.max_auto_reruns")
+            reruns = 0
+        workflows.append(Workflow(str(name), tuple(entries), triggers, reruns))
     return tuple(workflows)
 
 
-def _workflow(errors: _Errors, parent: Any, name: str, body: Any, declared: Any) -> Workflow | None:
-    path = f"workflows.{name}"
-    if not isinstance(body, Mapping) or not isinstance(body.get("jobs"), list) or not body["jobs"]:
-        errors.at("a workflow needs `jobs`: a non-empty list of jobs to run", path, parent, name)
-        return None
-    for key in body:
-        if key not in ("jobs", "triggers", "when", "unless", "max_auto_reruns"):
-            errors.at(f"unknown key `{key}` in workflow `{name}`", f"{path}.{key}", body, key)
-    entries: list[tuple[WorkflowJob, Any, int]] = []
-    seq = body["jobs"]
-    for i, item in enumerate(seq):
-        entry = _invocation(errors, seq, i, item, f"{path}.jobs[{i}]", declared)
-        if entry is not None:
-            entries.append((entry, seq, i))
-    names: dict[str, int] = {}
-    for entry, seq_, i in entries:
-        if entry.name in names:
-            errors.at(f"job name `{entry.name}` is used twice in this workflow; give one a `name:`",
-                      f"{path}.jobs[{i}]", seq_, i)  # fmt: skip
-        names[entry.name] = i
-    for entry, seq_, i in entries:
-        for req in entry.requires:
-            if req not in names:
-                errors.at(f"job `{entry.name}` requires `{req}`, which is not a job of this workflow",
-                          f"{path}.jobs[{i}].requires", seq_, i)  # fmt: skip
-    cycle = _cycle({e.name: list(e.requires) for e, _, _ in entries})
-    if cycle:
-        errors.at(f"`requires` makes a cycle: {' -> '.join(cycle)}", f"{path}.jobs", body, "jobs")
-    return Workflow(name, tuple(e for e, _, _ in entries))
-
-
-def _invocation(errors: _Errors, seq: Any, i: int, item: Any, path: str, declared: Any) -> WorkflowJob | None:
-    opts: Any
+def _invocation(errors: _Errors, item: Any, path: str, jobs: Mapping[str, Job]) -> WorkflowJob | None:
     if isinstance(item, str):
-        job, opts = item, {}
-    elif isinstance(item, Mapping) and len(item) == 1:
-        job, opts = next(iter(item.items()))
-        opts = opts if opts is not None else {}
-        if not isinstance(opts, Mapping):
-            errors.at(f"options of job `{job}` must be a map, got {_kind(opts)}", path, item, job, value=True)
-            return None
+        key, opts = item, {}
     else:
-        errors.at(f"a workflow job is a job name or a map with one job name, got {_kind(item)}", path, seq, i)
-        return None
-    job = str(job)
-    for key in opts:
-        if key not in INVOCATION_KEYS:
-            where = opts if isinstance(opts, Mapping) else seq
-            errors.at(
-                f"`{key}` on workflow jobs is not supported by this Rondo version yet", f"{path}.{key}", where, key
-            )
-    job_type = opts.get("type", "build")
-    if job_type not in ("build", "approval"):
-        errors.at(f"`type` must be approval, got {job_type!r}", f"{path}.type", opts, "type", value=True)
-    if job_type == "build" and job not in declared:
-        errors.at(f"workflow job `{job}` is not defined in `jobs`", path, seq, i)
-        return None
-    name = _string(errors, opts, "name", f"{path}.name") or job
+        key, opts = next(iter(item.items()))
+    is_approval = opts.get("type") == "approval"
+    if not is_approval and key not in jobs:
+        return None  # its job had errors, reported already
+    name = str(opts.get("name", key))
     requires = _requires(errors, opts, f"{path}.requires")
-    context = opts.get("context")
-    contexts: tuple[str, ...] = ()
-    if isinstance(context, str):
-        contexts = (context,)
-    elif isinstance(context, list) and all(isinstance(c, str) for c in context):
-        contexts = tuple(context)
-    elif context is not None:
-        errors.at(f"`context` must be a name or a list of names, got {_kind(context)}", f"{path}.context", opts,
-                  "context", value=True)  # fmt: skip
-    return WorkflowJob(name, job, requires, contexts, "approval" if job_type == "approval" else "build")
+    filters = opts.get("filters")
+    if filters is not None and not isinstance(filters, Mapping | str):
+        errors.at(f"`filters` must be a map of branches/tags or an expression, got {_kind(filters)}", f"{path}.filters")
+        filters = None
+    if isinstance(filters, Mapping):
+        filters = _filters(errors, filters, f"{path}.filters")
+    group = opts.get("serial-group")
+    if group is not None and (not isinstance(group, str) or not re.fullmatch(r"[A-Za-z0-9._/-]{1,512}", group)):
+        errors.at("`serial-group` must be 1 to 512 characters of letters, digits, '.', '_', '/' and '-'",
+                  f"{path}.serial-group")  # fmt: skip
+        group = None
+    return WorkflowJob(
+        name,
+        key,
+        requires,
+        tuple(opts.get("context") or ()),
+        "approval" if is_approval else "build",
+        filters,
+        group,
+    )
+
+
+def _filters(errors: _Errors, filters: Mapping[str, Any], path: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for kind, rules in filters.items():
+        if kind not in ("branches", "tags"):
+            errors.at(f"unknown filter `{kind}`; filters have `branches` and `tags`", f"{path}.{kind}")
+            continue
+        if not isinstance(rules, Mapping) or set(rules) - {"only", "ignore"}:
+            errors.at(f"`{kind}` filters are a map with `only` and/or `ignore`", f"{path}.{kind}")
+            continue
+        checked: dict[str, list[str]] = {}
+        for key, value in rules.items():
+            values = value if isinstance(value, list) else [value]
+            texts = [v if isinstance(v, str) else _scalar_text(v) for v in values]
+            if any(t is None for t in texts):
+                errors.at(f"`{kind}.{key}` must be a name, a /regex/ or a list of them", f"{path}.{kind}.{key}")
+                continue
+            for t in texts:
+                if t and len(t) >= 2 and t.startswith("/") and t.endswith("/"):
+                    try:
+                        re.compile(t[1:-1])
+                    except re.error as exc:
+                        errors.at(f"`{t}` is not a valid regular expression: {exc}", f"{path}.{kind}.{key}")
+            checked[key] = [str(t) for t in texts]
+        out[kind] = checked
+    return out
 
 
 def _requires(errors: _Errors, opts: Mapping[str, Any], path: str) -> dict[str, tuple[str, ...]]:
@@ -462,29 +445,3 @@ def _requires(errors: _Errors, opts: Mapping[str, Any], path: str) -> dict[str, 
             continue
         errors.at(f"a required job is a job name, got {_kind(item)}", f"{path}[{i}]", raw, i)
     return result
-
-
-def _cycle(graph: Mapping[str, list[str]]) -> list[str] | None:
-    state: dict[str, int] = {}
-    stack: list[str] = []
-
-    def visit(node: str) -> list[str] | None:
-        state[node] = 1
-        stack.append(node)
-        for nxt in graph.get(node, []):
-            if state.get(nxt) == 1:
-                return [*stack[stack.index(nxt) :], nxt]
-            if nxt in graph and state.get(nxt) is None:
-                found = visit(nxt)
-                if found:
-                    return found
-        stack.pop()
-        state[node] = 2
-        return None
-
-    for node in graph:
-        if state.get(node) is None:
-            found = visit(node)
-            if found:
-                return found
-    return None

@@ -21,10 +21,12 @@ class DockerImage:
 
 @dataclass(frozen=True)
 class Executor:
-    type: Literal["machine", "docker"]
+    type: Literal["machine", "docker", "macos"]
     resource_class: str = "medium"
     machine_image: str | None = None  # `machine: {image: ...}`; None for `machine: true`
     docker: tuple[DockerImage, ...] = ()
+    xcode: str | None = None  # macos only
+    shell: str | None = None
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,17 @@ class CheckoutStep:
     type: Literal["checkout"] = "checkout"
 
 
-Step = RunStep | CheckoutStep
+@dataclass(frozen=True)
+class BuiltinStep:
+    """Any other built-in step (save_cache, store_artifacts, persist_to_workspace, …) with its options."""
+
+    type: str
+    name: str
+    options: Mapping[str, object] = field(default_factory=dict)
+    when: StepWhen = "on_success"
+
+
+Step = RunStep | CheckoutStep | BuiltinStep
 
 
 @dataclass(frozen=True)
@@ -59,6 +71,7 @@ class Job:
     environment: Mapping[str, str] = field(default_factory=dict)
     working_directory: str = "~/project"
     parallelism: int = 1
+    shell: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,12 +84,16 @@ class WorkflowJob:
     requires: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     context: tuple[str, ...] = ()
     type: Literal["build", "approval"] = "build"
+    filters: Mapping[str, object] | str | None = None  # classic map filters or an expression
+    serial_group: str | None = None
 
 
 @dataclass(frozen=True)
 class Workflow:
     name: str
     jobs: tuple[WorkflowJob, ...]
+    triggers: tuple[Mapping[str, object], ...] = ()  # legacy scheduled workflows
+    max_auto_reruns: int = 0
 
 
 @dataclass(frozen=True)
@@ -84,3 +101,6 @@ class CompiledConfig:
     version: str  # "2" or "2.1" as written
     jobs: Mapping[str, Job]
     workflows: tuple[Workflow, ...]
+    setup: bool = False
+    parameters: Mapping[str, object] = field(default_factory=dict)  # pipeline parameters as bound
+    processed_yaml: str = ""  # what `circleci config process` prints

@@ -7,7 +7,7 @@ read the database. Events flow back in sequence-numbered batches so that a retri
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -60,7 +60,17 @@ class CheckoutStepSpec(_Message):
     when: Literal["on_success", "on_fail", "always"] = "on_success"
 
 
-StepSpec = Annotated[RunStepSpec | CheckoutStepSpec, Field(discriminator="type")]
+class BuiltinStepSpec(_Message):
+    """Any other built-in step (save_cache, store_artifacts, attach_workspace, …) with its options."""
+
+    type: Literal["builtin"] = "builtin"
+    step: str  # the step type as written in the config
+    name: str
+    options: dict[str, Any] = Field(default_factory=dict)
+    when: Literal["on_success", "on_fail", "always"] = "on_success"
+
+
+StepSpec = Annotated[RunStepSpec | CheckoutStepSpec | BuiltinStepSpec, Field(discriminator="type")]
 
 
 class CheckoutSpec(_Message):

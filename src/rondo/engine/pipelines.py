@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
+
+import anyio
 
 from rondo import config
 from rondo.domain.status import JobStatus, PipelineState, WorkflowStatus
 from rondo.engine.conductor import Conductor
+from rondo.engine.pipeline_values import pipeline_values
 from rondo.engine.repositories import Repositories
 from rondo.engine.task_specs import job_definition
 from rondo.engine.wakeup import Wakeup
@@ -38,11 +43,40 @@ class Trigger:
 
 
 class PipelineService:
-    def __init__(self, db: Database, repositories: Repositories, conductor: Conductor, wakeup: Wakeup) -> None:
+    def __init__(
+        self,
+        db: Database,
+        repositories: Repositories,
+        conductor: Conductor,
+        wakeup: Wakeup,
+        orb_source: Callable[[], config.OrbSource] | None = None,
+        public_url: str = "http://127.0.0.1:8080",
+    ) -> None:
         self._db = db
         self._repos = repositories
         self._conductor = conductor
         self._wakeup = wakeup
+        self._orb_source = orb_source or config.NoOrbs
+        self._public_url = public_url
+        self._orb_cache: dict[str, Any] = {}  # orb source text -> parsed YAML, shared by compiles
+
+    async def compile(
+        self, source: str, values: dict[str, Any], parameters: dict[str, Any] | None
+    ) -> config.CompiledConfig:
+        """Compile in a worker thread: the registry orb source calls back into the event loop."""
+        if len(self._orb_cache) > 256:
+            self._orb_cache.clear()
+        return await anyio.to_thread.run_sync(
+            partial(
+                config.compile_config,
+                source,
+                filename=CONFIG_PATH,
+                pipeline_values=values,
+                parameters=parameters or {},
+                orb_source=self._orb_source(),
+                orb_cache=self._orb_cache,
+            )
+        )
 
     async def trigger(self, project_id: uuid.UUID, trigger: Trigger) -> Pipeline:
         """Create a pipeline and, unless its config has errors, its workflows and first queued jobs."""
@@ -68,9 +102,10 @@ class PipelineService:
         # Git I/O happens outside any transaction; the pipeline row already exists meanwhile.
         errors, source = await self._fetch_config(project, pipeline)
         compiled: config.CompiledConfig | None = None
+        values = pipeline_values(pipeline, project, self._public_url)
         if not errors and source is not None:
             try:
-                compiled = config.compile_config(source, filename=CONFIG_PATH)
+                compiled = await self.compile(source, values, pipeline.parameters)
             except config.ConfigErrors as exc:
                 errors = [{**e.as_dict(), "type": "config", "message": str(e)} for e in exc.errors]
         queued = 0
@@ -82,7 +117,7 @@ class PipelineService:
                 pipeline.state = PipelineState.ERRORED
                 pipeline.errors = errors
             else:
-                queued = await self._create_workflows(session, pipeline, compiled)
+                queued = await self._create_workflows(session, pipeline, compiled, values)
         if queued:
             self._wakeup.notify()
         log.info("pipeline %s #%d of %s: %s", pipeline.id, pipeline.number, project.slug, pipeline.state)
@@ -112,13 +147,20 @@ class PipelineService:
         except UnicodeDecodeError as exc:
             return [{"type": "config", "message": f"{CONFIG_PATH} is not UTF-8 text ({exc.reason})"}], None
 
-    async def _create_workflows(self, session: Any, pipeline: Pipeline, compiled: config.CompiledConfig) -> int:
+    async def _create_workflows(
+        self, session: Any, pipeline: Pipeline, compiled: config.CompiledConfig, values: dict[str, Any]
+    ) -> int:
         queued = 0
         for wf in compiled.workflows:
+            if wf.triggers:
+                continue  # a scheduled workflow runs only on its schedule
+            jobs = _unfiltered(wf, pipeline.branch, pipeline.tag, values)
+            if not jobs:
+                continue
             workflow = Workflow(pipeline_id=pipeline.id, name=wf.name, status=WorkflowStatus.RUNNING)
             session.add(workflow)
             await session.flush()
-            for wf_job in wf.jobs:
+            for wf_job in jobs:
                 definition = job_definition(compiled.jobs[wf_job.job]) if wf_job.type == "build" else {}
                 executor = definition.get("executor", {})
                 session.add(
@@ -138,3 +180,41 @@ class PipelineService:
             await session.flush()
             queued += (await self._conductor.settle_workflow(session, workflow)).queued_tasks
         return queued
+
+
+def _unfiltered(
+    wf: config.Workflow, branch: str | None, tag: str | None, values: dict[str, Any]
+) -> list[config.WorkflowJob]:
+    """The workflow's jobs that run for this branch or tag, with requires on filtered-out jobs dropped.
+
+    A job whose own filters exclude it does not run; nor does a job all of whose upstream jobs were
+    filtered out. A job with some upstreams left waits only for those (CONFIG-SPEC §10.3).
+    """
+    kept: dict[str, config.WorkflowJob] = {}
+    filtered: set[str] = set()
+    pending = list(wf.jobs)
+    by_name = {j.name: j for j in wf.jobs}
+    order: list[config.WorkflowJob] = []
+    placed: set[str] = set()
+    while pending:
+        progressed = False
+        for job in list(pending):
+            if all(r in placed or r not in by_name for r in job.requires):
+                order.append(job)
+                placed.add(job.name)
+                pending.remove(job)
+                progressed = True
+        if not progressed:
+            order.extend(pending)
+            break
+    for job in order:
+        if not config.job_runs(job.filters, branch, tag, values):
+            filtered.add(job.name)
+            continue
+        upstream = [r for r in job.requires if r in by_name]
+        if upstream and all(r in filtered for r in upstream):
+            filtered.add(job.name)
+            continue
+        requires = {r: s for r, s in job.requires.items() if r not in filtered}
+        kept[job.name] = replace(job, requires=requires)
+    return [kept[j.name] for j in wf.jobs if j.name in kept]

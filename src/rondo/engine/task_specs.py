@@ -7,6 +7,7 @@ from typing import Any
 
 from rondo import config
 from rondo.domain.agent_protocol import (
+    BuiltinStepSpec,
     CheckoutSpec,
     CheckoutStepSpec,
     DockerImageSpec,
@@ -52,8 +53,11 @@ def job_definition(job: config.Job) -> dict[str, Any]:
                     no_output_timeout_s=step.no_output_timeout_s,
                 )
             )
-        else:
+        elif isinstance(step, config.CheckoutStep):
             steps.append(CheckoutStepSpec(name=step.name, path=step.path, when=step.when))
+        else:
+            options = {k: v for k, v in step.options.items()}
+            steps.append(BuiltinStepSpec(step=step.type, name=step.name, options=options, when=step.when))
     return {
         "executor": executor.model_dump(mode="json"),
         "steps": [s.model_dump(mode="json") for s in steps],

@@ -17,6 +17,7 @@ from rondo import __version__
 from rondo.engine.accounts import Accounts
 from rondo.engine.agents import AgentService
 from rondo.engine.conductor import Conductor, ConductorSettings
+from rondo.engine.orbs import OrbRegistry, RegistryOrbSource
 from rondo.engine.output import OutputService
 from rondo.engine.pipelines import PipelineService
 from rondo.engine.projects import ProjectService
@@ -29,6 +30,7 @@ from rondo.secrets.server_key import load_or_create_server_key
 from rondo.server.agent_api.routes import router as agent_router
 from rondo.server.api_v1.builds import router as v1_builds_router
 from rondo.server.api_v2.me import router as me_router
+from rondo.server.api_v2.orbs import router as orbs_router
 from rondo.server.api_v2.pipelines import router as pipelines_router
 from rondo.server.api_v2.projects import router as projects_router
 from rondo.server.api_v2.workflows import router as workflows_router
@@ -59,7 +61,11 @@ def build_services(settings: Settings) -> Services:
             max_job_time_s=settings.max_job_time_s,
         )
     )
-    pipelines = PipelineService(db, repositories, conductor, wakeup)
+    orbs = OrbRegistry(db)
+    orb_source = RegistryOrbSource(orbs)  # one instance, so its cache of released versions is shared
+    pipelines = PipelineService(
+        db, repositories, conductor, wakeup, orb_source=lambda: orb_source, public_url=settings.resolved_public_url
+    )
     projects = ProjectService(db, repositories, pipelines)
     output = OutputService(db, objects)
     agents = AgentService(
@@ -82,6 +88,7 @@ def build_services(settings: Settings) -> Services:
         agents=agents,
         output=output,
         ref_watcher=RefWatcher(projects, settings.ref_poll_interval_s),
+        orbs=orbs,
     )
 
 
@@ -135,6 +142,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         projects_router,
         pipelines_router,
         workflows_router,
+        orbs_router,
         v1_builds_router,
         git_hook_router,
         objects_router,

@@ -51,6 +51,13 @@ async def current_user(request: Request, svc: Services = Depends(services)) -> U
     return user
 
 
+async def admin_user(user: User = Depends(current_user)) -> User:
+    """A signed-in user who is an administrator; anyone else gets 403."""
+    if not user.is_admin:
+        raise ApiError(403, "Only administrators can do this.")
+    return user
+
+
 async def agent_token(request: Request, svc: Services = Depends(services)) -> ApiToken:
     auth = request.headers.get("authorization", "")
     scheme, _, value = auth.partition(" ")

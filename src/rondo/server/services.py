@@ -8,6 +8,7 @@ from fastapi import Request
 
 from rondo.engine.accounts import Accounts
 from rondo.engine.agents import AgentService
+from rondo.engine.orbs import OrbRegistry
 from rondo.engine.output import OutputService
 from rondo.engine.pipelines import PipelineService
 from rondo.engine.projects import ProjectService
@@ -31,6 +32,7 @@ class Services:
     agents: AgentService
     output: OutputService
     ref_watcher: RefWatcher
+    orbs: OrbRegistry
 
 
 def services(request: Request) -> Services:

@@ -219,3 +219,28 @@ class Agent(Base):
     state: Mapped[str] = mapped_column(String(20), default="ready")  # ready | down
     registered_at: Mapped[datetime] = _created()
     last_seen_at: Mapped[datetime] = _created()
+
+
+class Orb(Base):
+    """An orb in the private registry, `namespace/name`; its published versions are `OrbVersion` rows."""
+
+    __tablename__ = "orbs"
+    __table_args__ = (UniqueConstraint("namespace", "name"),)
+    id: Mapped[uuid.UUID] = _id()
+    namespace: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = _created()
+
+
+class OrbVersion(Base):
+    """One published version of an orb: `X.Y.Z` (immutable) or `dev:label` (overwritable), packed YAML."""
+
+    __tablename__ = "orb_versions"
+    __table_args__ = (UniqueConstraint("orb_id", "version"),)
+    id: Mapped[uuid.UUID] = _id()
+    orb_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orbs.id"))
+    version: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(Text)
+    digest: Mapped[str] = mapped_column(String(64))  # sha256 hex of the UTF-8 source
+    created_at: Mapped[datetime] = _created()
+    published_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))

@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from rondo.agent.executors.base import OutputCallback, StepLimits, StepOutcome
-from rondo.domain.agent_protocol import CheckoutStepSpec, StepSpec, TaskSpec
+from rondo.domain.agent_protocol import BuiltinStepSpec, CheckoutStepSpec, StepSpec, TaskSpec
 from rondo.domain.status import StepStatus
 
 
@@ -22,6 +22,10 @@ class FakeTaskEnvironment:
     async def run_step(
         self, step: StepSpec, on_output: OutputCallback, cancel: asyncio.Event, limits: StepLimits
     ) -> StepOutcome:
+        if isinstance(step, BuiltinStepSpec):
+            # Storage steps (caches, workspaces, artifacts, test results) arrive with object storage.
+            on_output(f"The `{step.step}` step is not supported by this agent yet\n".encode())
+            return StepOutcome(StepStatus.FAILED, None, f"{step.step} is not supported by this agent yet")
         if isinstance(step, CheckoutStepSpec):
             revision = self._spec.checkout.revision if self._spec.checkout else "nothing"
             on_output(f"checked out {revision}\n".encode())

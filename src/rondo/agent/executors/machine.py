@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from rondo.agent.executors.base import ExecutorError, OutputCallback, StepLimits, StepOutcome
-from rondo.domain.agent_protocol import CheckoutStepSpec, RunStepSpec, StepSpec, TaskSpec
+from rondo.domain.agent_protocol import BuiltinStepSpec, CheckoutStepSpec, RunStepSpec, StepSpec, TaskSpec
 from rondo.domain.status import StepStatus
 
 DEFAULT_SHELL = "/bin/bash -eo pipefail"
@@ -78,6 +78,10 @@ class MachineTaskEnvironment:
     async def run_step(
         self, step: StepSpec, on_output: OutputCallback, cancel: asyncio.Event, limits: StepLimits
     ) -> StepOutcome:
+        if isinstance(step, BuiltinStepSpec):
+            # Storage steps (caches, workspaces, artifacts, test results) arrive with object storage.
+            on_output(f"The `{step.step}` step is not supported by this agent yet\n".encode())
+            return StepOutcome(StepStatus.FAILED, None, f"{step.step} is not supported by this agent yet")
         if isinstance(step, CheckoutStepSpec):
             return await self._checkout(step, on_output, cancel, limits)
         return await self._run(step, on_output, cancel, limits)

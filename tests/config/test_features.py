@@ -1,0 +1,264 @@
+"""Config language features of CONFIG-SPEC §6-§12, one behaviour per test, and their error cases."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from rondo.config import ConfigErrors, compile_config, local_pipeline_values, process_config
+from rondo.config.orbs import OrbRef, pick_version
+
+HEAD = "version: 2.1\n"
+DOCKER = "    docker: [{image: cimg/base:stable}]\n"
+
+
+def jobs_of(text: str, **kw: Any) -> dict[str, Any]:
+    return process_config(text, **kw).data["jobs"]
+
+
+def errors_of(text: str, **kw: Any) -> list[str]:
+    with pytest.raises(ConfigErrors) as info:
+        compile_config(text, **kw)
+    return [str(e) for e in info.value.errors]
+
+
+def test_command_parameters_defaults_and_typed_substitution() -> None:
+    text = (
+        HEAD
+        + """
+commands:
+  greet:
+    parameters:
+      to: {type: string, default: world}
+      loud: {type: boolean, default: false}
+    steps:
+      - run: echo hello << parameters.to >><<# parameters.loud >>!<</ parameters.loud >>
+jobs:
+  build:
+    parameters: {n: {type: integer, default: 3}}
+    parallelism: << parameters.n >>
+"""
+        + DOCKER
+        + """    steps:
+      - greet
+      - greet: {to: you, loud: true}
+"""
+    )
+    build = jobs_of(text)["build"]
+    assert build["parallelism"] == 3
+    assert build["steps"] == [{"run": "echo hello world"}, {"run": "echo hello you!"}]
+
+
+def test_when_and_unless_steps_use_logic_statements() -> None:
+    text = (
+        HEAD
+        + """
+parameters:
+  deploy: {type: boolean, default: false}
+jobs:
+  build:
+"""
+        + DOCKER
+        + """    steps:
+      - when:
+          condition: {or: [<< pipeline.parameters.deploy >>, {equal: [main, << pipeline.git.branch >>]}]}
+          steps: [{run: on-main}]
+      - unless:
+          condition: << pipeline.parameters.deploy >>
+          steps: [{run: not-deploying}]
+      - when:
+          condition: {matches: {pattern: "^feat/.*$", value: << pipeline.git.branch >>}}
+          steps: [{run: feature}]
+"""
+    )
+    assert jobs_of(text)["build"]["steps"] == [{"run": "on-main"}, {"run": "not-deploying"}]
+    steps = jobs_of(text, parameters={"deploy": True})["build"]["steps"]
+    assert steps == [{"run": "on-main"}]
+
+
+def test_workflow_when_with_an_expression_skips_the_workflow() -> None:
+    text = (
+        HEAD
+        + "jobs:\n  build:\n"
+        + DOCKER
+        + "    steps: [checkout]\n"
+        + """
+workflows:
+  main-only:
+    when: pipeline.git.branch == "main"
+    jobs: [build]
+  never:
+    unless: true
+    jobs: [build]
+"""
+    )
+    data = process_config(text).data
+    assert list(data["workflows"]) == ["version", "main-only"]
+    values = local_pipeline_values() | {"pipeline.git.branch": "dev"}
+    assert list(process_config(text, pipeline_values=values).data["workflows"]) == ["version"]
+
+
+def test_pipeline_parameters_are_type_checked_and_undeclared_ones_rejected() -> None:
+    text = (
+        HEAD + "parameters:\n  n: {type: integer, default: 1}\njobs:\n  build:\n" + DOCKER + "    steps: [checkout]\n"
+    )
+    errors = errors_of(text, parameters={"n": "x", "other": 1})
+    assert any("Unexpected argument(s): other" in e for e in errors)
+    assert any("parameter 'n'" in e and "expected type integer" in e for e in errors)
+
+
+def test_unknown_arguments_and_missing_required_ones_name_the_call() -> None:
+    text = (
+        HEAD
+        + """
+commands:
+  c:
+    parameters: {x: {type: string}}
+    steps: [{run: echo << parameters.x >>}]
+jobs:
+  build:
+"""
+        + DOCKER
+        + """    steps:
+      - c: {y: 1}
+"""
+    )
+    (message,) = errors_of(text)
+    assert ":9:9 at jobs.build.steps[0]" in message or "jobs.build.steps[0]" in message
+    assert "Unexpected argument(s): y" in message and "Missing required argument(s): x" in message
+
+
+def test_a_command_that_calls_itself_is_an_error_not_a_hang() -> None:
+    text = HEAD + "commands:\n  loop:\n    steps: [loop]\njobs:\n  build:\n" + DOCKER + "    steps: [loop]\n"
+    assert any("nest more than" in e for e in errors_of(text))
+
+
+def test_enum_and_boolean_type_errors() -> None:
+    text = (
+        HEAD
+        + """
+jobs:
+  build:
+    parameters:
+      size: {type: enum, enum: [small, large], default: small}
+      flag: {type: string, default: on}
+"""
+        + DOCKER
+        + "    steps: [checkout]\n"
+    )
+    errors = errors_of(text)
+    assert any("flag" in e and "expected type string" in e for e in errors)
+
+
+def test_escaped_delimiters_stay_literal() -> None:
+    text = HEAD + "jobs:\n  build:\n" + DOCKER + "    steps:\n      - run: cat \\<<EOF\n"
+    assert jobs_of(text)["build"]["steps"] == [{"run": "cat <<EOF"}]
+
+
+def test_same_job_twice_gets_numbered_names_and_ambiguous_requires_is_an_error() -> None:
+    text = (
+        HEAD
+        + "jobs:\n  hello:\n"
+        + DOCKER
+        + "    steps: [checkout]\n"
+        + """
+workflows:
+  w:
+    jobs: [hello, hello, {after: {type: approval, requires: [hello]}}]
+"""
+    )
+    assert any("invoked more than once" in e for e in errors_of(text))
+
+
+def test_requires_unknown_job_uses_circleci_message() -> None:
+    text = (
+        HEAD
+        + "jobs:\n  a:\n"
+        + DOCKER
+        + "    steps: [checkout]\n"
+        + """
+workflows:
+  w:
+    jobs: [{a: {requires: [b]}}]
+"""
+    )
+    assert any("Job 'a' requires 'b', which is the name of 0 other jobs in workflow 'w'" in e for e in errors_of(text))
+
+
+def test_inline_orb_elements_are_reached_by_alias() -> None:
+    text = (
+        HEAD
+        + """
+orbs:
+  tools:
+    executors:
+      small: {docker: [{image: cimg/base:small}], resource_class: small}
+    commands:
+      hi: {steps: [{run: hi}]}
+    jobs:
+      check: {executor: small, steps: [hi]}
+workflows:
+  w:
+    jobs: [tools/check]
+"""
+    )
+    job = jobs_of(text)["tools/check"]
+    assert job["docker"] == [{"image": "cimg/base:small"}] and job["resource_class"] == "small"
+    assert job["steps"] == [{"run": "hi"}]
+
+
+def test_pipeline_parameters_are_not_visible_inside_orbs() -> None:
+    text = (
+        HEAD
+        + """
+parameters:
+  p: {type: string, default: x}
+orbs:
+  o:
+    jobs:
+      j: {docker: [{image: a}], steps: [{run: echo << pipeline.parameters.p >>}]}
+workflows:
+  w:
+    jobs: [o/j]
+"""
+    )
+    assert any('Referred to a variable "pipeline.parameters.p"' in e for e in errors_of(text))
+
+
+@pytest.mark.parametrize(
+    ("wanted", "expected"),
+    [("1.2.3", "1.2.3"), ("1.2", "1.2.9"), ("1", "1.10.0"), ("volatile", "2.0.0"), ("3", None), ("dev:x", "dev:x")],
+)
+def test_orb_version_resolution(wanted: str, expected: str | None) -> None:
+    assert pick_version(["1.2.3", "1.2.9", "1.10.0", "2.0.0", "dev:x"], wanted) == expected
+
+
+def test_orb_reference_parse_errors_show_the_right_form() -> None:
+    with pytest.raises(ValueError, match="namespace/name@version"):
+        OrbRef.parse("circleci/node")
+
+
+def test_expression_filters_and_classic_filters_reach_the_model() -> None:
+    text = (
+        HEAD
+        + "jobs:\n  a:\n"
+        + DOCKER
+        + "    steps: [checkout]\n"
+        + """
+workflows:
+  w:
+    jobs:
+      - a: {filters: {branches: {only: [main, /release-.*/]}, tags: {only: /^v.*/}}}
+      - a: {name: b, filters: 'pipeline.git.branch == "main"'}
+"""
+    )
+    from rondo.config import job_runs
+
+    (wf,) = compile_config(text).workflows
+    classic, expr = wf.jobs
+    assert job_runs(classic.filters, "release-1", None) and not job_runs(classic.filters, "dev", None)
+    assert job_runs(classic.filters, None, "v1.0") and not job_runs(classic.filters, None, "x")
+    assert not job_runs(None, None, "v1.0"), "no tags filter: never runs for a tag"
+    assert job_runs(expr.filters, "main", None, {"pipeline.git.branch": "main"})
+    assert not job_runs(expr.filters, "dev", None, {"pipeline.git.branch": "dev"})

@@ -1,0 +1,140 @@
+"""The private orb registry on SQLite and PostgreSQL: publish, immutable releases, dev versions, resolution."""
+
+from __future__ import annotations
+
+import hashlib
+
+import anyio.to_thread
+import pytest
+
+from rondo.config.orbs import OrbNotFound, OrbRef
+from rondo.engine.orbs import OrbRegistry, OrbRegistryError, OrbVersionExists, RegistryOrbSource
+from rondo.store import users as user_q
+from rondo.store.db import Database
+from tests.conftest import SHARED
+
+ORBS = SHARED / "corpus" / "orbs"
+
+
+def orb_yaml(command: str = "hello") -> str:
+    return f"version: 2.1\ndescription: test orb\ncommands:\n  {command}:\n    steps:\n      - run: echo {command}\n"
+
+
+@pytest.fixture
+def registry(db: Database) -> OrbRegistry:
+    return OrbRegistry(db)
+
+
+async def publish_all(registry: OrbRegistry, orb: str, versions: list[str]) -> None:
+    for version in versions:
+        await registry.publish(OrbRef.parse(f"{orb}@{version}"), orb_yaml(f"v{version.replace('.', '_')}"), None)
+
+
+async def test_publish_then_get_returns_the_source_and_its_digest(db: Database, registry: OrbRegistry) -> None:
+    source = (ORBS / "circleci" / "node@5.0.2.yml").read_text()
+    async with db.session() as session:
+        admin = await user_q.create_user(session, "admin", "Admin", is_admin=True)
+    published = await registry.publish(OrbRef.parse("circleci/node@5.0.2"), source, str(admin.id))
+    assert str(published.ref) == "circleci/node@5.0.2"
+    assert published.digest == hashlib.sha256(source.encode()).hexdigest()
+
+    found = await registry.get(OrbRef.parse("circleci/node@5.0.2"))
+    assert (found.ref, found.source, found.digest) == (published.ref, source, published.digest)
+    assert found.created_at.tzinfo is not None
+    assert await registry.versions("circleci", "node") == ["5.0.2"]
+
+
+async def test_a_release_is_immutable(registry: OrbRegistry) -> None:
+    ref = OrbRef.parse("acme/tools@1.0.0")
+    await registry.publish(ref, orb_yaml("first"), None)
+    with pytest.raises(OrbVersionExists, match="already published"):
+        await registry.publish(ref, orb_yaml("second"), None)
+    with pytest.raises(OrbVersionExists):
+        await registry.publish(ref, orb_yaml("first"), None)  # even the same source
+    assert "first" in (await registry.get(ref)).source
+
+
+async def test_a_dev_version_can_be_published_again(registry: OrbRegistry) -> None:
+    ref = OrbRef.parse("acme/tools@dev:alpha")
+    await registry.publish(ref, orb_yaml("first"), None)
+    second = await registry.publish(ref, orb_yaml("second"), None)
+    found = await registry.get(ref)
+    assert "second" in found.source and found.digest == second.digest
+    assert await registry.versions("acme", "tools") == ["dev:alpha"]
+
+
+async def test_ranges_resolve_to_the_newest_matching_release(registry: OrbRegistry) -> None:
+    await publish_all(registry, "circleci/node", ["5.0.0", "7.2.1", "4.7.0", "5.2.0", "5.0.2", "dev:x", "4.0.0"])
+    for wanted, resolved in [
+        ("5", "5.2.0"),
+        ("5.0", "5.0.2"),
+        ("5.0.0", "5.0.0"),
+        ("4", "4.7.0"),
+        ("volatile", "7.2.1"),
+    ]:
+        found = await registry.get(OrbRef("circleci", "node", wanted))
+        assert found.ref == OrbRef("circleci", "node", resolved), wanted
+        assert f"v{resolved.replace('.', '_')}" in found.source
+
+
+async def test_list_orbs_sorts_versions_and_names_the_newest_release(registry: OrbRegistry) -> None:
+    await publish_all(registry, "circleci/node", ["5.10.0", "5.9.1", "dev:b", "dev:a"])
+    await publish_all(registry, "acme/only-dev", ["dev:main"])
+    orbs = await registry.list_orbs()
+    assert [(o.full_name, list(o.versions), o.latest) for o in orbs] == [
+        ("acme/only-dev", ["dev:main"], None),
+        ("circleci/node", ["5.9.1", "5.10.0", "dev:a", "dev:b"], "5.10.0"),
+    ]
+    assert await registry.versions("nobody", "nothing") == []
+
+
+async def test_not_found_messages(registry: OrbRegistry) -> None:
+    await publish_all(registry, "circleci/node", ["5.0.0", "dev:alpha"])
+    with pytest.raises(OrbNotFound) as missing_orb:
+        await registry.get(OrbRef.parse("circleci/nope@1"))
+    assert str(missing_orb.value) == "Orb circleci/nope does not exist or is private."
+    for version in ("6", "5.1", "5.0.1", "dev:beta"):
+        with pytest.raises(OrbNotFound) as missing_version:
+            await registry.get(OrbRef("circleci", "node", version))
+        assert str(missing_version.value) == f"Unknown version {version} for orb circleci/node"
+
+
+async def test_publish_refuses_what_is_not_an_orb(registry: OrbRegistry) -> None:
+    refused = [
+        ("1", orb_yaml(), "not exact"),
+        ("volatile", orb_yaml(), "not exact"),
+        ("1.0.0", "commands: [unclosed", "not valid YAML"),
+        ("1.0.0", "- a list\n", "must be a YAML mapping"),
+        ("1.0.0", "version: 2.1\nworkflows: {}\n", "unknown top-level keys workflows"),
+        ("1.0.0", "version: 2\ncommands: {}\n", "version: 2.1"),
+        ("1.0.0", "version: 2.1\njobs: " + "[" * 50_000 + "]" * 50_000, "nests more than 200 levels"),
+    ]
+    for version, source, problem in refused:
+        with pytest.raises(OrbRegistryError, match=problem):
+            await registry.publish(OrbRef("acme", "tools", version), source, None)
+    assert await registry.versions("acme", "tools") == []
+
+
+async def test_registry_orb_source_resolves_from_a_worker_thread(registry: OrbRegistry) -> None:
+    """The compiler's view: synchronous resolve from a worker thread; ranges follow new releases."""
+    source = RegistryOrbSource(registry)
+    await publish_all(registry, "acme/tools", ["1.0.0"])
+    await registry.publish(OrbRef.parse("acme/tools@dev:main"), orb_yaml("dev_one"), None)
+
+    first = await anyio.to_thread.run_sync(source.resolve, OrbRef.parse("acme/tools@1"))
+    assert str(first.ref) == "acme/tools@1.0.0"
+    again = await anyio.to_thread.run_sync(source.resolve, OrbRef.parse("acme/tools@1.0"))
+    assert again is first  # a release is read once
+
+    await publish_all(registry, "acme/tools", ["1.1.0"])
+    newer = await anyio.to_thread.run_sync(source.resolve, OrbRef.parse("acme/tools@1"))
+    assert str(newer.ref) == "acme/tools@1.1.0"
+
+    dev = await anyio.to_thread.run_sync(source.resolve, OrbRef.parse("acme/tools@dev:main"))
+    assert "dev_one" in dev.source
+    await registry.publish(OrbRef.parse("acme/tools@dev:main"), orb_yaml("dev_two"), None)
+    dev = await anyio.to_thread.run_sync(source.resolve, OrbRef.parse("acme/tools@dev:main"))
+    assert "dev_two" in dev.source  # dev versions are read afresh
+
+    with pytest.raises(OrbNotFound, match="Unknown version 2 for orb acme/tools"):
+        await anyio.to_thread.run_sync(source.resolve, OrbRef.parse("acme/tools@2"))
