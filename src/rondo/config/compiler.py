@@ -133,7 +133,7 @@ def build(processed: ProcessedConfig, text: str, filename: str = ".circleci/conf
         workflows=workflows,
         setup=processed.setup,
         parameters=processed.parameters,
-        processed_yaml=processed.to_yaml(),
+        processed=processed,
     )
 
 

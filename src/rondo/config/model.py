@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 StepWhen = Literal["on_success", "on_fail", "always"]
 
@@ -103,4 +103,9 @@ class CompiledConfig:
     workflows: tuple[Workflow, ...]
     setup: bool = False
     parameters: Mapping[str, object] = field(default_factory=dict)  # pipeline parameters as bound
-    processed_yaml: str = ""  # what `circleci config process` prints
+    processed: Any = None  # the ProcessedConfig it was built from
+
+    @property
+    def processed_yaml(self) -> str:
+        """What `circleci config process` prints (rendered on demand: it costs more than compiling)."""
+        return str(self.processed.to_yaml()) if self.processed is not None else ""

@@ -100,7 +100,7 @@ class ProcessedConfig:
         return head + body + tail
 
 
-class _Dumper(yaml.SafeDumper):  # type: ignore[misc]
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
     def ignore_aliases(self, data: Any) -> bool:
         return True
 

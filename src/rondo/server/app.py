@@ -29,6 +29,7 @@ from rondo.ops.health import health
 from rondo.secrets.server_key import load_or_create_server_key
 from rondo.server.agent_api.routes import router as agent_router
 from rondo.server.api_v1.builds import router as v1_builds_router
+from rondo.server.api_v2.compile import router as compile_router
 from rondo.server.api_v2.me import router as me_router
 from rondo.server.api_v2.orbs import router as orbs_router
 from rondo.server.api_v2.pipelines import router as pipelines_router
@@ -143,6 +144,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         pipelines_router,
         workflows_router,
         orbs_router,
+        compile_router,
         v1_builds_router,
         git_hook_router,
         objects_router,
