@@ -36,7 +36,7 @@ def test_process_prints_version_2_and_the_original(tmp_path: Path) -> None:
     head, _, original = result.output.partition("# Original config.yml file:\n")
     processed = yaml.safe_load(head)
     assert processed["version"] == 2 and "commands" not in processed
-    assert [s["run"] for s in processed["jobs"]["build"]["steps"]][0] == "make deps"
+    assert processed["jobs"]["build"]["steps"][0]["run"] == "make deps"
     assert original.startswith("# version: 2.1")
 
 
