@@ -43,3 +43,17 @@ def test_signed_paths_expire_and_resist_tampering() -> None:
         verify_path(b"t" * 32, path, params["expires"], params["signature"], now=1030)
     with pytest.raises(BadSignature, match="not signed"):
         verify_path(key, path, None, None)
+
+
+def test_continuation_keys_name_their_pipeline_and_cannot_be_forged() -> None:
+    import uuid
+
+    from rondo.secrets.continuation import continuation_key, pipeline_of
+
+    pipeline = uuid.uuid4()
+    key = continuation_key(b"k" * 32, pipeline)
+    assert pipeline_of(b"k" * 32, key) == pipeline
+    assert pipeline_of(b"other-key" * 4, key) is None
+    assert pipeline_of(b"k" * 32, key[:-2] + "xx") is None
+    assert pipeline_of(b"k" * 32, continuation_key(b"k" * 32, uuid.uuid4()).replace("rondocont_", "")) is None
+    assert pipeline_of(b"k" * 32, "rondocont_nothex_abc") is None

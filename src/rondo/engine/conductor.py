@@ -11,9 +11,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from rondo.domain.status import FINAL_JOB_STATUSES, JobStatus, WorkflowStatus
+from rondo.domain.status import FINAL_JOB_STATUSES, JobStatus, PipelineState, WorkflowStatus
 from rondo.domain.workflow_graph import GraphJob, settle, workflow_status
 from rondo.engine.task_specs import TaskContext, build_task_spec
+from rondo.secrets.continuation import continuation_key
 from rondo.store import pipelines as pipeline_q
 from rondo.store import projects as project_q
 from rondo.store import tasks as task_q
@@ -35,6 +36,7 @@ class ConductorSettings:
     public_url: str
     no_output_timeout_s: float
     max_job_time_s: float
+    server_key: bytes = b""  # signs the continuation keys given to setup jobs
 
 
 @dataclass
@@ -119,6 +121,10 @@ class Conductor:
         index: int,
     ) -> TaskContext:
         assert job.number is not None
+        extra: dict[str, str] = {}
+        if pipeline.state == PipelineState.SETUP:
+            # Setup jobs may continue their pipeline with a config of their choosing (dynamic config).
+            extra["CIRCLE_CONTINUATION_KEY"] = continuation_key(self._settings.server_key, pipeline.id)
         return TaskContext(
             task_id=str(task_id),
             job_id=str(job.id),
@@ -139,6 +145,7 @@ class Conductor:
             node_total=job.parallelism,
             no_output_timeout_s=self._settings.no_output_timeout_s,
             max_time_s=self._settings.max_job_time_s,
+            extra_environment=extra,
         )
 
     async def task_finished(

@@ -6,6 +6,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
@@ -18,6 +19,8 @@ from rondo.engine.pipeline_values import pipeline_values
 from rondo.engine.repositories import Repositories
 from rondo.engine.task_specs import job_definition
 from rondo.engine.wakeup import Wakeup
+from rondo.secrets import continuation
+from rondo.store import pipelines as pipeline_q
 from rondo.store import projects as project_q
 from rondo.store.db import Database
 from rondo.store.models import Job, Pipeline, Project, Workflow
@@ -27,6 +30,7 @@ from rondo.vcs import VcsError
 log = logging.getLogger(__name__)
 
 CONFIG_PATH = ".circleci/config.yml"
+CONTINUATION_TTL = timedelta(hours=6)
 MAX_CONFIG_BYTES = 3 * 1024 * 1024
 
 
@@ -51,6 +55,7 @@ class PipelineService:
         wakeup: Wakeup,
         orb_source: Callable[[], config.OrbSource] | None = None,
         public_url: str = "http://127.0.0.1:8080",
+        server_key: bytes = b"",
     ) -> None:
         self._db = db
         self._repos = repositories
@@ -58,6 +63,7 @@ class PipelineService:
         self._wakeup = wakeup
         self._orb_source = orb_source or config.NoOrbs
         self._public_url = public_url
+        self._server_key = server_key
         self._orb_cache: dict[str, Any] = {}  # orb source text -> parsed YAML, shared by compiles
 
     async def compile(
@@ -113,14 +119,67 @@ class PipelineService:
             session.add(pipeline)
             pipeline.config_source = source
             pipeline.updated_at = utcnow()
+            if compiled is not None and compiled.setup and not errors:
+                errors = _setup_errors(compiled, pipeline, values)
             if errors or compiled is None:
                 pipeline.state = PipelineState.ERRORED
                 pipeline.errors = errors
             else:
+                if compiled.setup:
+                    # The setup workflow's jobs get CIRCLE_CONTINUATION_KEY while the pipeline is in setup.
+                    pipeline.state = PipelineState.SETUP
+                    await session.flush()
                 queued = await self._create_workflows(session, pipeline, compiled, values)
         if queued:
             self._wakeup.notify()
         log.info("pipeline %s #%d of %s: %s", pipeline.id, pipeline.number, project.slug, pipeline.state)
+        return pipeline
+
+    async def continue_pipeline(self, key: str, configuration: str, parameters: dict[str, Any] | None) -> Pipeline:
+        """Run a setup pipeline's continuation config in the same pipeline (dynamic config).
+
+        Raises ContinuationError (with the HTTP status to answer) when the key is not genuine, the
+        pipeline was already continued, is not a setup pipeline, is older than 6 hours, or the
+        configuration does not compile; compile errors are also recorded on the pipeline.
+        """
+        pipeline_id = continuation.pipeline_of(self._server_key, key)
+        if pipeline_id is None:
+            raise ContinuationError(401, "Invalid continuation key.")
+        async with self._db.session() as session:
+            pipeline = await pipeline_q.pipeline_by_id(session, pipeline_id)
+            if pipeline is None:
+                raise ContinuationError(404, "Pipeline not found.")
+            project = await project_q.project_by_id(session, pipeline.project_id)
+            assert project is not None
+            if pipeline.state != PipelineState.SETUP:
+                raise ContinuationError(400, "This pipeline has already been continued or is not a setup pipeline.")
+            if utcnow() - pipeline.created_at > CONTINUATION_TTL:
+                raise ContinuationError(400, "The continuation key has expired: pipelines continue within 6 hours.")
+            # Claim the continuation now, so two concurrent calls cannot both continue.
+            pipeline.state = PipelineState.PENDING
+        values = pipeline_values(pipeline, project, self._public_url)
+        try:
+            compiled = await self.compile(configuration, values, parameters or {})
+            if compiled.setup:
+                raise config.ConfigErrors(
+                    [config.ConfigError("a continuation config cannot itself be a setup config", "setup")]
+                )
+        except config.ConfigErrors as exc:
+            errors = [{**e.as_dict(), "type": "config", "message": str(e)} for e in exc.errors]
+            async with self._db.session() as session:
+                session.add(pipeline)
+                pipeline.state = PipelineState.ERRORED
+                pipeline.errors = [*(pipeline.errors or []), *errors]
+                pipeline.updated_at = utcnow()
+            raise ContinuationError(400, "\n".join(str(e["message"]) for e in errors)) from None
+        async with self._db.session() as session:
+            session.add(pipeline)
+            pipeline.state = PipelineState.CREATED
+            pipeline.updated_at = utcnow()
+            queued = await self._create_workflows(session, pipeline, compiled, values)
+        if queued:
+            self._wakeup.notify()
+        log.info("pipeline %s #%d continued: %d tasks queued", pipeline.id, pipeline.number, queued)
         return pipeline
 
     async def _fetch_config(self, project: Project, pipeline: Pipeline) -> tuple[list[dict[str, Any]], str | None]:
@@ -180,6 +239,27 @@ class PipelineService:
             await session.flush()
             queued += (await self._conductor.settle_workflow(session, workflow)).queued_tasks
         return queued
+
+
+class ContinuationError(Exception):
+    """A continuation that cannot be done; `status` is the HTTP status the API answers with."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _setup_errors(compiled: config.CompiledConfig, pipeline: Pipeline, values: dict[str, Any]) -> list[dict[str, Any]]:
+    """A setup config runs at most one workflow, and no scheduled ones (CONFIG-SPEC §14)."""
+    running = [w for w in compiled.workflows if _unfiltered(w, pipeline.branch, pipeline.tag, values)]
+    problems = []
+    if len(running) > 1:
+        names = ", ".join(w.name for w in running)
+        problems.append(f"a setup config runs at most one workflow; this one would run {names}")
+    if any(w.triggers for w in compiled.workflows):
+        problems.append("scheduled workflows (`triggers`) are not supported in a setup config")
+    return [{"type": "config", "message": m, "path": "workflows", "file": CONFIG_PATH} for m in problems]
 
 
 def _unfiltered(

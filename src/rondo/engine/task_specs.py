@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from rondo import config
@@ -90,6 +90,7 @@ class TaskContext:
     node_total: int
     no_output_timeout_s: float
     max_time_s: float
+    extra_environment: dict[str, str] = field(default_factory=dict)  # e.g. CIRCLE_CONTINUATION_KEY
 
 
 def builtin_environment(ctx: TaskContext, working_directory: str) -> dict[str, str]:
@@ -120,6 +121,7 @@ def builtin_environment(ctx: TaskContext, working_directory: str) -> dict[str, s
         env["CIRCLE_BRANCH"] = ctx.branch
     if ctx.tag:
         env["CIRCLE_TAG"] = ctx.tag
+    env.update(ctx.extra_environment)
     return env
 
 

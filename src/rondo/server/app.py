@@ -60,12 +60,19 @@ def build_services(settings: Settings) -> Services:
             public_url=settings.resolved_public_url,
             no_output_timeout_s=settings.no_output_timeout_s,
             max_job_time_s=settings.max_job_time_s,
+            server_key=server_key,
         )
     )
     orbs = OrbRegistry(db)
     orb_source = RegistryOrbSource(orbs)  # one instance, so its cache of released versions is shared
     pipelines = PipelineService(
-        db, repositories, conductor, wakeup, orb_source=lambda: orb_source, public_url=settings.resolved_public_url
+        db,
+        repositories,
+        conductor,
+        wakeup,
+        orb_source=lambda: orb_source,
+        public_url=settings.resolved_public_url,
+        server_key=server_key,
     )
     projects = ProjectService(db, repositories, pipelines)
     output = OutputService(db, objects)

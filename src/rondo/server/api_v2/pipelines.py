@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from rondo.engine.pipelines import Trigger
+from rondo.engine.pipelines import ContinuationError, Trigger
 from rondo.server import lookups
 from rondo.server.auth import current_user
 from rondo.server.errors import ApiError
@@ -32,6 +32,34 @@ class TriggerRequest(BaseModel):
         if self.branch and self.tag:
             raise ValueError("give a branch or a tag, not both")
         return self
+
+
+class ContinueRequest(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+    continuation_key: str = Field(alias="continuation-key", min_length=1, max_length=200)
+    configuration: str = Field(min_length=1, max_length=3 * 1024 * 1024)
+    parameters: dict[str, int | str | bool] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _limits(self) -> ContinueRequest:
+        if len(self.parameters) > 100:
+            raise ValueError("at most 100 pipeline parameters")
+        for key, value in self.parameters.items():
+            if len(key) > 128:
+                raise ValueError(f"parameter name '{key[:40]}…' is longer than 128 characters")
+            if isinstance(value, str) and len(value) > 512:
+                raise ValueError(f"the value of parameter '{key}' is longer than 512 characters")
+        return self
+
+
+@router.post("/pipeline/continue")
+async def continue_pipeline(body: ContinueRequest, svc: Services = Depends(services)) -> dict[str, str]:
+    """Continue a setup pipeline with a config (dynamic config); the continuation key is the credential."""
+    try:
+        await svc.pipelines.continue_pipeline(body.continuation_key, body.configuration, dict(body.parameters))
+    except ContinuationError as exc:
+        raise ApiError(exc.status, exc.message) from None
+    return {"message": "Pipeline continued."}
 
 
 @router.post("/project/{vcs}/{org}/{repo}/pipeline", status_code=201)
