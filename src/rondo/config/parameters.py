@@ -188,5 +188,7 @@ def bind(params: list[Parameter], args: Mapping[str, Any], owner: str) -> dict[s
     if missing:
         problems.append(f"Missing required argument(s): {', '.join(missing)}")
     if problems:
-        raise ParameterError(f"Error calling {owner}: " + "; ".join(problems), unexpected[0] if unexpected else None)
+        raise ParameterError(
+            f"Error calling {owner}: " + "; ".join(problems), str(unexpected[0]) if unexpected else None
+        )
     return values

@@ -356,7 +356,8 @@ class _Processor:
             try:
                 cached = load(source)
             except YamlError as exc:
-                raise ElementError(f"orb {origin.file} is not valid YAML: {exc.message}", origin, ()) from None
+                where = f" at line {exc.line}, column {exc.column}" if exc.line is not None else ""
+                raise ElementError(f"orb {origin.file} is not valid YAML{where}: {exc.message}", origin, ()) from None
             if not isinstance(cached, dict):
                 raise ElementError(f"orb {origin.file} must be a map", origin, ())
             self.orb_cache[source] = cached

@@ -370,7 +370,9 @@ class WorkflowExpander:
             opts["type"] = "approval"
             self.invoked.add(ref)
             return {inv.name: opts}
-        job_args = {k: v for k, v in inv.args.items() if k not in INVOCATION_KEYS and not k.startswith("_")}
+        # YAML 1.1 keys may be booleans or numbers (`no: 1`); those are arguments too, reported as unexpected.
+        internal = {k for k in inv.args if isinstance(k, str) and k.startswith("_")}
+        job_args = {k: v for k, v in inv.args.items() if k not in INVOCATION_KEYS and k not in internal}
         pre = self._extra_steps(inv, "pre-steps")
         post = self._extra_steps(inv, "post-steps")
         body = self.jobs.job(scope, job_name, raw, job_args, self.root, (*inv.path, inv.ref), pre, post)

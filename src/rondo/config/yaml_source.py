@@ -215,8 +215,8 @@ def compose(text: str) -> yaml.Node | None:
 def locate(text: str | yaml.Node | None, path: Path) -> tuple[int | None, int | None]:
     """1-based line and column of the node at `path` (the deepest node found along it)."""
     node = _compose(text) if isinstance(text, str) else text
-    if node is None:
-        return None, None
+    if node is None:  # an empty document (or one that does not parse): its start is all there is
+        return 1, 1
     mark = node.start_mark
     for part in path:
         if isinstance(node, yaml.MappingNode) and isinstance(part, str):

@@ -125,6 +125,7 @@ class PipelineService:
                 pipeline.state = PipelineState.ERRORED
                 pipeline.errors = errors
             else:
+                pipeline.compiled_config = compiled.processed_yaml
                 if compiled.setup:
                     # The setup workflow's jobs get CIRCLE_CONTINUATION_KEY while the pipeline is in setup.
                     pipeline.state = PipelineState.SETUP
@@ -176,6 +177,12 @@ class PipelineService:
             session.add(pipeline)
             pipeline.state = PipelineState.CREATED
             pipeline.updated_at = utcnow()
+            # The continued config becomes the pipeline's config; the setup config is kept beside it.
+            pipeline.setup_config_source, pipeline.compiled_setup_config = (
+                pipeline.config_source,
+                pipeline.compiled_config,
+            )
+            pipeline.config_source, pipeline.compiled_config = configuration, compiled.processed_yaml
             queued = await self._create_workflows(session, pipeline, compiled, values)
         if queued:
             self._wakeup.notify()
@@ -216,7 +223,14 @@ class PipelineService:
             jobs = _unfiltered(wf, pipeline.branch, pipeline.tag, values)
             if not jobs:
                 continue
-            workflow = Workflow(pipeline_id=pipeline.id, name=wf.name, status=WorkflowStatus.RUNNING)
+            workflow = Workflow(
+                pipeline_id=pipeline.id,
+                name=wf.name,
+                status=WorkflowStatus.RUNNING,
+                tag="setup" if compiled.setup else None,
+                max_auto_reruns=wf.max_auto_reruns,
+                started_by=pipeline.trigger_actor,
+            )
             session.add(workflow)
             await session.flush()
             for wf_job in jobs:
@@ -232,6 +246,7 @@ class PipelineService:
                         requires={k: list(v) for k, v in wf_job.requires.items()},
                         definition=definition,
                         parallelism=int(definition.get("parallelism", 1)),
+                        contexts=list(wf_job.context),
                         executor_type=str(executor.get("type", "none")),
                         resource_class=str(executor.get("resource_class", "")),
                     )

@@ -120,6 +120,9 @@ class Pipeline(Base):
     parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     errors: Mapped[list[Any]] = mapped_column(JSON, default=list)
     config_source: Mapped[str | None] = mapped_column(Text)
+    compiled_config: Mapped[str | None] = mapped_column(Text)  # what `circleci config process` prints
+    setup_config_source: Mapped[str | None] = mapped_column(Text)  # for continued setup pipelines
+    compiled_setup_config: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _created()
 
@@ -130,6 +133,12 @@ class Workflow(Base):
     pipeline_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pipelines.id"), index=True)
     name: Mapped[str] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(20))
+    tag: Mapped[str | None] = mapped_column(String(20))  # "setup" for a setup workflow, as CircleCI shows
+    rerun_of_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("workflows.id"))  # the original
+    auto_rerun: Mapped[int] = mapped_column(Integer, default=0)  # which automatic rerun this is (0: none)
+    max_auto_reruns: Mapped[int] = mapped_column(Integer, default=0)
+    started_by: Mapped[str | None] = mapped_column(String(200))
+    canceled_by: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = _created()
     stopped_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
@@ -149,6 +158,8 @@ class Job(Base):
     parallelism: Mapped[int] = mapped_column(Integer, default=1)
     executor_type: Mapped[str] = mapped_column(String(20))
     resource_class: Mapped[str] = mapped_column(String(100))
+    contexts: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    approved_by: Mapped[str | None] = mapped_column(String(200))  # for approval jobs
     created_at: Mapped[datetime] = _created()
     queued_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
