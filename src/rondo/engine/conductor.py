@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from rondo.domain.status import FINAL_JOB_STATUSES, JobStatus, PipelineState, WorkflowStatus
 from rondo.domain.workflow_graph import GraphJob, settle, workflow_status
+from rondo.engine.reruns import create_rerun
 from rondo.engine.task_specs import TaskContext, build_task_spec
 from rondo.secrets.continuation import continuation_key
 from rondo.store import pipelines as pipeline_q
@@ -83,6 +84,12 @@ class Conductor:
                 WorkflowStatus.UNAUTHORIZED,
             ):
                 workflow.stopped_at = now
+            if new_status == WorkflowStatus.FAILED and workflow.auto_rerun < workflow.max_auto_reruns:
+                # `max_auto_reruns`: rerun from failed, as CircleCI does, until the budget is spent.
+                rerun = await create_rerun(
+                    session, workflow, from_failed=True, actor="auto-rerun", auto_rerun=workflow.auto_rerun + 1
+                )
+                result.queued_tasks += (await self.settle_workflow(session, rerun)).queued_tasks
         return result
 
     async def _queue_job(self, session: AsyncSession, workflow: Workflow, job: Job) -> int:

@@ -24,6 +24,7 @@ from rondo.engine.projects import ProjectService
 from rondo.engine.ref_watcher import RefWatcher
 from rondo.engine.repositories import Repositories
 from rondo.engine.wakeup import Wakeup
+from rondo.engine.workflow_actions import WorkflowActions
 from rondo.objects import LocalObjectStore
 from rondo.ops.health import health
 from rondo.secrets.server_key import load_or_create_server_key
@@ -96,6 +97,7 @@ def build_services(settings: Settings) -> Services:
         agents=agents,
         output=output,
         ref_watcher=RefWatcher(projects, settings.ref_poll_interval_s),
+        workflow_actions=WorkflowActions(db, conductor, wakeup),
         orbs=orbs,
     )
 

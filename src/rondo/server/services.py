@@ -14,6 +14,7 @@ from rondo.engine.pipelines import PipelineService
 from rondo.engine.projects import ProjectService
 from rondo.engine.ref_watcher import RefWatcher
 from rondo.engine.wakeup import Wakeup
+from rondo.engine.workflow_actions import WorkflowActions
 from rondo.objects import ObjectStore
 from rondo.settings import Settings
 from rondo.store.db import Database
@@ -32,6 +33,7 @@ class Services:
     agents: AgentService
     output: OutputService
     ref_watcher: RefWatcher
+    workflow_actions: WorkflowActions
     orbs: OrbRegistry
 
 

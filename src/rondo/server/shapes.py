@@ -75,10 +75,15 @@ def workflow_json(workflow: Workflow, pipeline: Pipeline, project: Project) -> d
         "name": workflow.name,
         "project_slug": project.slug,
         "status": workflow.status,
-        "started_by": pipeline.trigger_actor,
+        "started_by": workflow.started_by or pipeline.trigger_actor,
+        "canceled_by": workflow.canceled_by,
+        "errored_by": None,
+        "tag": workflow.tag,
         "pipeline_number": pipeline.number,
         "created_at": iso(workflow.created_at),
         "stopped_at": iso(workflow.stopped_at),
+        "auto_rerun_number": workflow.auto_rerun,
+        "max_auto_reruns": workflow.max_auto_reruns,
     }
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
 
+from rondo.engine.workflow_actions import ActionError
 from rondo.server import lookups
 from rondo.server.auth import current_user
+from rondo.server.errors import ApiError
 from rondo.server.services import Services, services
 from rondo.server.shapes import job_details_json, workflow_job_json, workflow_json
 from rondo.store import pipelines as pipeline_q
@@ -36,6 +40,86 @@ async def list_workflow_jobs(
         jobs = await pipeline_q.jobs_of(session, workflow.id)
     ids = {j.name: str(j.id) for j in jobs}
     return {"items": [workflow_job_json(j, ids, project) for j in jobs], "next_page_token": None}
+
+
+class RerunRequest(BaseModel):
+    jobs: list[uuid.UUID] = Field(default_factory=list, max_length=500)
+    from_failed: bool = False
+    sparse_tree: bool = False
+    enable_ssh: bool = False
+
+
+def _uuid(value: str, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise ApiError(404, f"{what} not found") from None
+
+
+@router.post("/workflow/{workflow_id}/cancel", status_code=202)
+async def cancel_workflow(
+    workflow_id: str, user: User = Depends(current_user), svc: Services = Depends(services)
+) -> dict[str, str]:
+    try:
+        await svc.workflow_actions.cancel_workflow(_uuid(workflow_id, "Workflow"), user.login)
+    except ActionError as exc:
+        raise ApiError(exc.status, exc.message) from None
+    return {"message": "Accepted."}
+
+
+@router.post("/workflow/{workflow_id}/approve/{approval_request_id}", status_code=202)
+async def approve_job(
+    workflow_id: str, approval_request_id: str, user: User = Depends(current_user), svc: Services = Depends(services)
+) -> dict[str, str]:
+    try:
+        await svc.workflow_actions.approve(
+            _uuid(workflow_id, "Workflow"), _uuid(approval_request_id, "Approval request"), user.login
+        )
+    except ActionError as exc:
+        raise ApiError(exc.status, exc.message) from None
+    return {"message": "Accepted."}
+
+
+@router.post("/workflow/{workflow_id}/rerun", status_code=202)
+async def rerun_workflow(
+    workflow_id: str,
+    body: RerunRequest | None = None,
+    user: User = Depends(current_user),
+    svc: Services = Depends(services),
+) -> dict[str, str]:
+    body = body or RerunRequest()
+    if body.enable_ssh:
+        raise ApiError(400, "Rerunning with SSH is not supported by this server")
+    try:
+        new_id = await svc.workflow_actions.rerun(
+            _uuid(workflow_id, "Workflow"),
+            actor=user.login,
+            from_failed=body.from_failed,
+            job_ids=[str(j) for j in body.jobs] or None,
+            sparse_tree=body.sparse_tree,
+        )
+    except ActionError as exc:
+        raise ApiError(exc.status, exc.message) from None
+    return {"workflow_id": str(new_id)}
+
+
+@router.post("/project/{vcs}/{org}/{repo}/job/{number}/cancel")
+async def cancel_job(
+    vcs: str,
+    org: str,
+    repo: str,
+    number: int,
+    user: User = Depends(current_user),
+    svc: Services = Depends(services),
+) -> dict[str, str]:
+    async with svc.db.session() as session:
+        project = await lookups.project(session, vcs, org, repo)
+        job, _workflow, _pipeline = await lookups.job_by_number(session, project, number)
+    try:
+        await svc.workflow_actions.cancel_job(job.id, user.login)
+    except ActionError as exc:
+        raise ApiError(exc.status, exc.message) from None
+    return {"message": "Accepted."}
 
 
 @router.get("/project/{vcs}/{org}/{repo}/job/{number}")
