@@ -145,3 +145,36 @@ async def test_automatic_reruns_then_manual_reruns(server: InProcessServer, tmp_
         assert bad.status_code == 400 and "not both" in bad.json()["message"]
         missing = await api.post("/api/v2/workflow/00000000-0000-0000-0000-000000000000/rerun", json={})
         assert (missing.status_code, missing.json()) == (404, {"message": "Workflow not found"})
+
+
+async def test_a_queued_job_says_why_it_waits(server: InProcessServer, tmp_path: Path) -> None:  # noqa: F811
+    config = """\
+version: 2.1
+jobs:
+  big: {machine: true, resource_class: acme/gpu, steps: [{run: big}]}
+  small: {docker: [{image: cimg/base:stable}], steps: [{run: small}]}
+workflows:
+  main: {jobs: [big, small]}
+"""
+    async with server.api() as api:
+        pipeline = await follow(api, tmp_path, config)
+        (wf,) = await workflows(api, pipeline["id"])
+        found = await jobs(api, wf["id"])
+        details = (await api.get(f"/api/v2/project/gh/acme/app/job/{found['small']['job_number']}")).json()
+        assert details["status"] == "queued"
+        assert details["messages"] == [
+            {"type": "info", "reason": "queued", "message": "Waiting for an agent: no agent is connected"}
+        ]
+        async with fake_agent(server, tmp_path):  # offers machine jobs of the standard classes only
+
+            async def reason() -> str | None:
+                body = (await api.get(f"/api/v2/project/gh/acme/app/job/{found['big']['job_number']}")).json()
+                text = body["messages"][0]["message"] if body["messages"] else ""
+                return text if "no connected agent offers" in text else None
+
+            text = await wait_for(reason, what="the reason to name the missing resource class")
+            assert text == "Waiting for an agent: no connected agent offers resource class acme/gpu for machine jobs"
+            assert (await api.get(f"/api/v2/project/gh/acme/app/job/{found['big']['job_number']}")).json()[
+                "status"
+            ] == "queued"
+        await api.post(f"/api/v2/workflow/{wf['id']}/cancel")

@@ -37,7 +37,7 @@ async def _seed(db: Database, n_tasks: int) -> list[uuid.UUID]:
         token = ApiToken(kind="agent", label="t", digest=uuid.uuid4().hex, display="x")
         s.add(token)
         await s.flush()
-        agents = [Agent(name=f"a{i}", token_id=token.id, executors=["machine"]) for i in range(4)]
+        agents = [Agent(name=f"a{i}", token_id=token.id, executors=["machine"]) for i in range(20)]
         s.add_all(agents)
         for i in range(n_tasks):
             job = Job(
@@ -69,7 +69,7 @@ async def _seed(db: Database, n_tasks: int) -> list[uuid.UUID]:
 
 
 async def test_concurrent_claims_hand_out_each_task_once(db: Database) -> None:
-    agent_ids = await _seed(db, 40)
+    agent_ids = await _seed(db, 60)  # 20 agents claim at once
     claimed: list[tuple[uuid.UUID, uuid.UUID]] = []
 
     async def claimer(agent_id: uuid.UUID) -> None:
@@ -82,8 +82,8 @@ async def test_concurrent_claims_hand_out_each_task_once(db: Database) -> None:
 
     await asyncio.gather(*(claimer(a) for a in agent_ids))
     task_ids = [t for t, _ in claimed]
-    assert len(task_ids) == 40
-    assert len(set(task_ids)) == 40
+    assert len(task_ids) == 60
+    assert len(set(task_ids)) == 60
     async with db.session() as s:
         for task_id, agent_id in claimed:
             task = await task_q.task_by_id(s, task_id)
@@ -95,6 +95,19 @@ async def test_claim_matches_the_agents_executors(db: Database) -> None:
     agent_ids = await _seed(db, 1)
     async with db.session() as s:
         assert await task_q.claim_next(s, agent_ids[0], ["docker"], skip_locked=False, now=utcnow()) is None
+
+
+async def test_claim_matches_resource_classes(db: Database) -> None:
+    agent_ids = await _seed(db, 1)  # one `medium` task
+    async with db.session() as s:
+        claim = task_q.claim_next
+        assert (
+            await claim(s, agent_ids[0], ["machine"], skip_locked=False, now=utcnow(), resource_classes=["large"])
+            is None
+        )
+        # An agent naming no classes takes the standard ones, but never a self-hosted runner class.
+        task = await claim(s, agent_ids[1], ["machine"], skip_locked=False, now=utcnow())
+        assert task is not None and task.resource_class == "medium"
 
 
 async def test_pipeline_numbers_are_distinct_under_concurrency(db: Database) -> None:

@@ -90,6 +90,7 @@ class AgentService:
                         list(agent.executors),
                         skip_locked=not self._db.is_sqlite,
                         now=utcnow(),
+                        resource_classes=list(agent.resource_classes or []),
                     )
                     if task is not None:
                         await self._conductor.task_started(session, task)

@@ -115,6 +115,7 @@ def job_details_json(
     project: Project,
     org_name: str,
     public_url: str,
+    messages: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     duration = None
     if job.started_at and job.stopped_at:
@@ -138,8 +139,8 @@ def job_details_json(
         "pipeline": {"id": str(pipeline.id)},
         "duration": duration,
         "created_at": iso(job.created_at),
-        "messages": [],
-        "contexts": [],
+        "messages": messages or [],
+        "contexts": [{"name": c} for c in (job.contexts or [])],
         "organization": {"name": org_name},
         "queued_at": iso(job.queued_at),
         "stopped_at": iso(job.stopped_at),

@@ -5,15 +5,29 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rondo.domain.status import JobStatus
 from rondo.store.models import OutputChunk, Step, Task
 
 
+def resource_class_filter(resource_classes: list[str]) -> ColumnElement[bool]:
+    """Tasks an agent's resource classes fit: the ones it lists, or, when it lists none, every class
+    except self-hosted runner classes (`namespace/name`), which need an agent that names them."""
+    if resource_classes:
+        return Task.resource_class.in_(resource_classes)
+    return ~Task.resource_class.contains("/")
+
+
 async def claim_next(
-    session: AsyncSession, agent_id: uuid.UUID, executors: list[str], *, skip_locked: bool, now: datetime
+    session: AsyncSession,
+    agent_id: uuid.UUID,
+    executors: list[str],
+    *,
+    skip_locked: bool,
+    now: datetime,
+    resource_classes: list[str] | None = None,
 ) -> Task | None:
     """Take the oldest queued task this agent can run, exactly once across agents and replicas.
 
@@ -22,7 +36,11 @@ async def claim_next(
     """
     stmt = (
         select(Task.id)
-        .where(Task.status == JobStatus.QUEUED, Task.executor_type.in_(executors))
+        .where(
+            Task.status == JobStatus.QUEUED,
+            Task.executor_type.in_(executors),
+            resource_class_filter(resource_classes or []),
+        )
         .order_by(Task.queued_at, Task.id)
         .limit(1)
     )

@@ -8,6 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
+from rondo.domain.status import JobStatus
+from rondo.engine.queue_reasons import why_waiting
 from rondo.engine.workflow_actions import ActionError
 from rondo.server import lookups
 from rondo.server.auth import current_user
@@ -136,6 +138,9 @@ async def get_job_details(
         job, workflow, pipeline = await lookups.job_by_number(session, project, number)
         tasks = await task_q.tasks_of_job(session, job.id)
         org_row = await project_q.organization(session, project.organization_id)
+        messages = []
+        if job.status == JobStatus.QUEUED:
+            messages.append({"type": "info", "reason": "queued", "message": await why_waiting(session, job)})
     return job_details_json(
         job,
         [(t.node_index, t.status) for t in tasks],
@@ -144,4 +149,5 @@ async def get_job_details(
         project,
         org_row.name,
         svc.settings.resolved_public_url,
+        messages,
     )

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from rondo.domain.status import FINAL_JOB_STATUSES, JobStatus
+from rondo.engine.queue_reasons import why_waiting
 from rondo.server import lookups
 from rondo.server.auth import SESSION_TOKEN_KEY, token_from_request
 from rondo.server.errors import ApiError
@@ -100,6 +101,7 @@ async def job_page(
         job, workflow, pipeline = await lookups.job_by_number(session, project, number)
         tasks = await task_q.tasks_of_job(session, job.id)
         runs = [(t, await task_q.steps_of(session, t.id)) for t in tasks]
+        waiting = await why_waiting(session, job) if job.status == JobStatus.QUEUED else None
     outputs = {}
     for task, steps in runs:
         for step in steps:
@@ -116,6 +118,7 @@ async def job_page(
             "runs": runs,
             "outputs": outputs,
             "live": JobStatus(job.status) not in FINAL_JOB_STATUSES,
+            "waiting": waiting,
         },
     )
 
