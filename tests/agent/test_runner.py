@@ -1,6 +1,7 @@
 """The runner's rules (when, status, limits) on the fake executor, and the reporter's batches."""
 
 import asyncio
+from pathlib import Path
 
 from rondo.agent.executors.fake import FakeExecutor
 from rondo.agent.reporter import EventReporter
@@ -116,3 +117,26 @@ async def test_multibyte_output_split_across_reads_is_not_mangled() -> None:
             reporter.output(0, text[i : i + 1])
         await reporter.step_finished(0, StepStatus.SUCCESS, 0)
     assert "".join(e.data for e in sink.events if isinstance(e, StepOutput)) == "héllo wörld ✓\n"
+
+
+async def test_a_failed_step_with_max_auto_reruns_runs_again_until_it_passes(tmp_path: Path) -> None:
+    from rondo.agent.executors.machine import MachineExecutor
+
+    counter = tmp_path / "attempts"
+    # Fails twice, then passes: with max_auto_reruns 3 the step (and the job) end in success.
+    command = f'echo x >> {counter}; test "$(wc -l < {counter})" -ge 3'
+    spec = task({**run_step(command), "max_auto_reruns": 3, "auto_rerun_delay_s": 0.1}, run_step("echo after"))
+    sink = RecordingSink()
+    cancel = asyncio.Event()
+    async with EventReporter(sink, spec.id, "agent-1", cancel) as reporter:
+        status = await run_task(spec, MachineExecutor(tmp_path / "work"), reporter, cancel)
+    assert status == JobStatus.SUCCESS
+    assert counter.read_text().count("x") == 3
+    output = "".join(e.data for e in sink.events if isinstance(e, StepOutput) and e.step == 0)
+    assert "rerunning in 0.1s (attempt 2 of 3)" in output
+
+    counter.unlink()
+    never = task({**run_step(f"echo x >> {counter}; false"), "max_auto_reruns": 2})
+    async with EventReporter(RecordingSink(), never.id, "agent-1", cancel) as reporter:
+        status = await run_task(never, MachineExecutor(tmp_path / "work2"), reporter, cancel)
+    assert status == JobStatus.FAILED and counter.read_text().count("x") == 3

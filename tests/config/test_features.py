@@ -262,3 +262,19 @@ workflows:
     assert not job_runs(None, None, "v1.0"), "no tags filter: never runs for a tag"
     assert job_runs(expr.filters, "main", None, {"pipeline.git.branch": "main"})
     assert not job_runs(expr.filters, "dev", None, {"pipeline.git.branch": "dev"})
+
+
+def test_step_auto_reruns_reach_the_model_and_bad_ones_are_errors() -> None:
+    from rondo.config import RunStep
+
+    ok = (
+        HEAD
+        + "jobs:\n  build:\n"
+        + DOCKER
+        + "    steps:\n      - run: {command: make, max_auto_reruns: 3, auto_rerun_delay: 30s}\n"
+    )
+    (step,) = compile_config(ok).jobs["build"].steps
+    assert isinstance(step, RunStep) and (step.max_auto_reruns, step.auto_rerun_delay_s) == (3, 30.0)
+    assert any("max_auto_reruns must be between 1 and 5" in e for e in errors_of(ok.replace("3,", "9,")))
+    assert any("must not exceed 10 minutes" in e for e in errors_of(ok.replace("30s", "11m")))
+    assert any("requires max_auto_reruns" in e for e in errors_of(ok.replace("max_auto_reruns: 3, ", "")))

@@ -37,8 +37,24 @@ async def run_task(spec: TaskSpec, executor: Executor, reporter: EventReporter, 
                     continue
                 reporter.step_started(index, step.name)
                 limits = StepLimits(spec.no_output_timeout_s, max(deadline - loop.time(), 0.0))
+                on_output = functools.partial(reporter.output, index)
                 try:
-                    outcome = await env.run_step(step, functools.partial(reporter.output, index), cancel, limits)
+                    outcome = await env.run_step(step, on_output, cancel, limits)
+                    reruns = getattr(step, "max_auto_reruns", None) or 0
+                    attempt = 0
+                    while outcome.status == StepStatus.FAILED and attempt < reruns and not cancel.is_set():
+                        # `max_auto_reruns`: run a failed step again, after `auto_rerun_delay`.
+                        attempt += 1
+                        delay = float(getattr(step, "auto_rerun_delay_s", None) or 0.0)
+                        on_output(f"\nStep failed; rerunning in {delay:g}s (attempt {attempt} of {reruns})\n".encode())
+                        if delay:
+                            try:
+                                await asyncio.wait_for(cancel.wait(), min(delay, max(deadline - loop.time(), 0.0)))
+                                break
+                            except TimeoutError:
+                                pass
+                        limits = StepLimits(spec.no_output_timeout_s, max(deadline - loop.time(), 0.0))
+                        outcome = await env.run_step(step, on_output, cancel, limits)
                 except ExecutorError as exc:
                     reporter.output(index, f"{exc}\n".encode())
                     await reporter.step_finished(index, StepStatus.INFRASTRUCTURE_FAIL, None)

@@ -335,6 +335,8 @@ def _run(errors: _Errors, args: Any, path: str) -> RunStep | None:
         background=bool(args.get("background", False)),
         when=when if when in WHEN else "on_success",
         no_output_timeout_s=_duration(errors, args, "no_output_timeout", f"{path}.no_output_timeout"),
+        max_auto_reruns=int(args.get("max_auto_reruns") or 0),
+        auto_rerun_delay_s=_duration(errors, args, "auto_rerun_delay", f"{path}.auto_rerun_delay") or 0.0,
     )
     return step if len(errors.items) == before else None
 

@@ -39,6 +39,8 @@ class RunStep:
     background: bool = False
     when: StepWhen = "on_success"
     no_output_timeout_s: float | None = None
+    max_auto_reruns: int = 0
+    auto_rerun_delay_s: float = 0.0
     type: Literal["run"] = "run"
 
 

@@ -51,6 +51,8 @@ class RunStepSpec(_Message):
     background: bool = False
     when: Literal["on_success", "on_fail", "always"] = "on_success"
     no_output_timeout_s: float | None = None
+    max_auto_reruns: int = Field(default=0, ge=0, le=5)
+    auto_rerun_delay_s: float = Field(default=0.0, ge=0, le=600)
 
 
 class CheckoutStepSpec(_Message):

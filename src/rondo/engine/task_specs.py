@@ -51,6 +51,8 @@ def job_definition(job: config.Job) -> dict[str, Any]:
                     background=step.background,
                     when=step.when,
                     no_output_timeout_s=step.no_output_timeout_s,
+                    max_auto_reruns=step.max_auto_reruns,
+                    auto_rerun_delay_s=step.auto_rerun_delay_s,
                 )
             )
         elif isinstance(step, config.CheckoutStep):
