@@ -70,5 +70,5 @@ def decode_page_token(token: str | None) -> str | None:
         return None
     try:
         return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError):
+    except (binascii.Error, ValueError):  # ValueError: non-ASCII text; UnicodeDecodeError is one too
         raise ApiError(400, "page-token is not a token this server issued") from None
