@@ -278,3 +278,34 @@ def test_step_auto_reruns_reach_the_model_and_bad_ones_are_errors() -> None:
     assert any("max_auto_reruns must be between 1 and 5" in e for e in errors_of(ok.replace("3,", "9,")))
     assert any("must not exceed 10 minutes" in e for e in errors_of(ok.replace("30s", "11m")))
     assert any("requires max_auto_reruns" in e for e in errors_of(ok.replace("max_auto_reruns: 3, ", "")))
+
+
+def test_job_groups_expand_between_start_and_end_markers() -> None:
+    text = HEAD + "jobs:\n  lint:\n" + DOCKER + "    steps: [checkout]\n  unit:\n" + DOCKER + "    steps: [checkout]\n"
+    text += (
+        "  deploy:\n"
+        + DOCKER
+        + "    steps: [checkout]\n"
+        + """
+job-groups:
+  checks:
+    jobs: [lint, {unit: {requires: [lint]}}]
+workflows:
+  w:
+    jobs:
+      - checks: {name: pr}
+      - deploy: {requires: [pr]}
+"""
+    )
+    (wf,) = compile_config(text).workflows
+    got = {j.name: (j.type, dict(j.requires)) for j in wf.jobs}
+    ok = ("success",)
+    assert got == {
+        "pr-start": ("no-op", {}),
+        "pr-lint": ("build", {"pr-start": ok}),
+        "pr-unit": ("build", {"pr-lint": ok}),
+        "pr-end": ("no-op", {"pr-unit": ok}),
+        "deploy": ("build", {"pr-end": ok}),
+    }
+    nested = text.replace("jobs: [lint, {unit: {requires: [lint]}}]", "jobs: [lint, {unit: {requires: [nope]}}]")
+    assert any('"nope" is not a member of this job group' in e for e in errors_of(nested))

@@ -178,3 +178,26 @@ workflows:
                 "status"
             ] == "queued"
         await api.post(f"/api/v2/workflow/{wf['id']}/cancel")
+
+
+async def test_a_job_group_runs_between_its_markers(server: InProcessServer, tmp_path: Path) -> None:  # noqa: F811
+    config = """\
+version: 2.1
+jobs:
+  lint: {machine: true, steps: [{run: lint}]}
+  unit: {machine: true, steps: [{run: unit}]}
+  deploy: {machine: true, steps: [{run: deploy}]}
+job-groups:
+  checks:
+    jobs: [lint, {unit: {requires: [lint]}}]
+workflows:
+  main: {jobs: [checks, {deploy: {requires: [checks]}}]}
+"""
+    async with server.api() as api, fake_agent(server, tmp_path):
+        pipeline = await follow(api, tmp_path, config)
+        (wf,) = await workflows(api, pipeline["id"])
+        assert (await workflow_in(api, wf["id"], FINAL))["status"] == "success"
+        statuses = {n: j["status"] for n, j in (await jobs(api, wf["id"])).items()}
+        assert statuses == {
+            n: "success" for n in ("checks-start", "checks-lint", "checks-unit", "checks-end", "deploy")
+        }

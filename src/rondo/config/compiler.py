@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from rondo.config.errors import ConfigError, ConfigErrors
 from rondo.config.model import (
@@ -370,8 +370,12 @@ def _invocation(errors: _Errors, item: Any, path: str, jobs: Mapping[str, Job]) 
         key, opts = item, {}
     else:
         key, opts = next(iter(item.items()))
-    is_approval = opts.get("type") == "approval"
-    if not is_approval and key not in jobs:
+    kind: Literal["build", "approval", "no-op"] = "build"
+    if opts.get("type") == "approval":
+        kind = "approval"
+    elif opts.get("type") == "no-op":
+        kind = "no-op"
+    if kind == "build" and key not in jobs:
         return None  # its job had errors, reported already
     name = str(opts.get("name", key))
     requires = _requires(errors, opts, f"{path}.requires")
@@ -391,7 +395,7 @@ def _invocation(errors: _Errors, item: Any, path: str, jobs: Mapping[str, Job]) 
         key,
         requires,
         tuple(opts.get("context") or ()),
-        "approval" if is_approval else "build",
+        kind,
         filters,
         group,
     )

@@ -85,7 +85,7 @@ class WorkflowJob:
     # required workflow-job name -> statuses it must end in (("success",) unless the config says)
     requires: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     context: tuple[str, ...] = ()
-    type: Literal["build", "approval"] = "build"
+    type: Literal["build", "approval", "no-op"] = "build"
     filters: Mapping[str, object] | str | None = None  # classic map filters or an expression
     serial_group: str | None = None
 

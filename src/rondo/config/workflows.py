@@ -45,6 +45,7 @@ class Invocation:
     path: Path
     approval: bool = False
     requires: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
+    noop: bool = False  # a job group's start or end marker
 
 
 class WorkflowExpander:
@@ -225,7 +226,11 @@ class WorkflowExpander:
             )  # fmt: skip
         opts = self._interp(opts, self.root.env, (*path, group))
         label = str(opts.get("name", group))
-        start = len(out)
+        # The group becomes: `<label>-start` (no-op; takes the invocation's requires and filters), its
+        # jobs named `<label>-<job>`, and `<label>-end` (no-op) after its leaves; `requires: [group]`
+        # elsewhere waits for `<label>-end` (CONFIG-SPEC §10.11).
+        entry_args: dict[str, Any] = {k: opts[k] for k in ("requires", "filters", "serial-group") if k in opts}
+        entry = Invocation(ref=f"{label}-start", name=f"{label}-start", args=entry_args, path=path, noop=True)
         members: list[Invocation] = []
         inner_aliases: dict[str, list[str]] = {}
         for i, item in enumerate(body["jobs"]):
@@ -233,22 +238,32 @@ class WorkflowExpander:
         member_names = {m.args.get("_member") for m in members}
         required_inside: set[str] = set()
         for m in members:
-            for req in _requires_names(m.args.get("requires")):
-                if req not in member_names and req not in inner_aliases:
+            if "serial-group" in m.args:
+                raise ElementError(
+                    "Use of `serial-group` on job invocations inside a job-group is not supported",
+                    self.root.origin,
+                    m.path,
+                )
+            rewritten: list[Any] = []
+            for item in m.args.get("requires") or []:
+                try:
+                    req, statuses = _parse_require(item)
+                except ValueError:
+                    rewritten.append(item)  # reported when requires are resolved
+                    continue
+                if req in inner_aliases:
+                    targets = inner_aliases[req]
+                elif req in member_names:
+                    targets = [f"{label}-{req}"]
+                else:
                     raise ElementError(f'"{req}" is not a member of this job group', self.root.origin, m.path)
-                required_inside.update(inner_aliases.get(req, [req]))
-        for m in members:
-            reqs = [f"{label}-{r}" for r in _requires_names(m.args.get("requires"))]
-            if not m.args.get("requires"):
-                reqs = list(_requires_names(opts.get("requires")))
-            if reqs:
-                m.args["requires"] = reqs
-            for key in ("filters", "serial-group"):
-                if key in opts and key not in m.args:
-                    m.args[key] = opts[key]
-        out.extend(members)
-        leaves = [m.name for m in out[start:] if m.args.get("_member") not in required_inside]
-        aliases.setdefault(label, []).extend(leaves)
+                required_inside.update(targets)
+                rewritten.extend(t if statuses == ("success",) else {t: list(statuses)} for t in targets)
+            m.args["requires"] = rewritten or [entry.name]
+        leaves = [m.name for m in members if m.name not in required_inside]
+        end = Invocation(ref=f"{label}-end", name=f"{label}-end", args={"requires": leaves}, path=path, noop=True)
+        out.extend([entry, *members, end])
+        aliases.setdefault(label, []).append(end.name)
 
     def _add(
         self, ref: str, args: dict[str, Any], path: Path, out: list[Invocation], aliases: dict[str, list[str]],
@@ -357,6 +372,9 @@ class WorkflowExpander:
         if inv.approval:
             opts["type"] = "approval"
             self.invoked.add(inv.ref)
+            return {inv.name: opts}
+        if inv.noop:
+            opts["type"] = "no-op"
             return {inv.name: opts}
         ref = inv.ref
         override = inv.args.get("override-with")

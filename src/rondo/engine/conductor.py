@@ -63,15 +63,24 @@ class Conductor:
             for j in jobs
         }
         now = utcnow()
+        markers_done = False
         for name, status in settle(graph).items():
             job = by_name[name]
             if status == JobStatus.QUEUED and job.type == "approval":
-                job.status = JobStatus.ON_HOLD  # waits for a person; approving it comes with the API
+                job.status = JobStatus.ON_HOLD  # waits for a person, until approved through the API or UI
+            elif status == JobStatus.QUEUED and job.type == "no-op":
+                job.status = JobStatus.SUCCESS  # a job group's start/end marker: nothing to run
+                job.started_at = job.stopped_at = now
+                markers_done = True
             elif status == JobStatus.QUEUED:
                 result.queued_tasks += await self._queue_job(session, workflow, job)
             else:
                 job.status = status
                 job.stopped_at = now
+        if markers_done:
+            await session.flush()
+            result.queued_tasks += (await self.settle_workflow(session, workflow)).queued_tasks
+            return result
         new_status = workflow_status([JobStatus(j.status) for j in jobs])
         if new_status != workflow.status:
             workflow.status = new_status
