@@ -13,9 +13,18 @@ from rondo.domain.slugs import ProjectSlug
 from rondo.store.models import Pipeline, Project
 
 EVENT_NAMES = {"webhook": "push", "api": "api", "scheduled_pipeline": "schedule"}
+TRIGGER_TYPES = {"scheduled_pipeline": "schedule"}  # `pipeline.trigger.type`; others keep the stored type
 
 
-def pipeline_values(pipeline: Pipeline, project: Project, public_url: str) -> dict[str, Any]:
+def pipeline_values(
+    pipeline: Pipeline,
+    project: Project,
+    public_url: str,
+    *,
+    schedule_id: str | None = None,
+    schedule_name: str | None = None,
+) -> dict[str, Any]:
+    """`schedule_id`/`schedule_name` name the schedule that made a scheduled pipeline (None otherwise)."""
     values = config.local_pipeline_values()
     slug = ProjectSlug.parse(project.slug)
     received = pipeline.created_at.isoformat().replace("+00:00", "Z") if pipeline.created_at else ""
@@ -44,10 +53,12 @@ def pipeline_values(pipeline: Pipeline, project: Project, public_url: str) -> di
             "pipeline.git.commit.body": pipeline.commit_body or "",
             "pipeline.git.commit.author_login": pipeline.trigger_actor,
             "pipeline.config.file_path": ".circleci/config.yml",
-            "pipeline.trigger.type": pipeline.trigger_type,
+            "pipeline.trigger.type": TRIGGER_TYPES.get(pipeline.trigger_type, pipeline.trigger_type),
             "pipeline.trigger.id": str(pipeline.id),
             "pipeline.trigger.received_at": received,
-            "pipeline.trigger.name": "",
+            "pipeline.trigger.name": schedule_name or "",
+            "pipeline.schedule.id": schedule_id,
+            "pipeline.schedule.name": schedule_name,
             "pipeline.trigger_source": pipeline.trigger_type,
             "pipeline.event.name": EVENT_NAMES.get(pipeline.trigger_type, pipeline.trigger_type),
             "pipeline.trigger_parameters.circleci.trigger_type": pipeline.trigger_type,

@@ -44,6 +44,8 @@ class Trigger:
     tag: str | None = None
     revision: str | None = None
     parameters: dict[str, Any] | None = None
+    schedule_id: str | None = None  # for scheduled_pipeline: `<< pipeline.schedule.id >>`
+    schedule_name: str | None = None  # and `<< pipeline.schedule.name >>`
 
 
 class PipelineService:
@@ -108,7 +110,9 @@ class PipelineService:
         # Git I/O happens outside any transaction; the pipeline row already exists meanwhile.
         errors, source = await self._fetch_config(project, pipeline)
         compiled: config.CompiledConfig | None = None
-        values = pipeline_values(pipeline, project, self._public_url)
+        values = pipeline_values(
+            pipeline, project, self._public_url, schedule_id=trigger.schedule_id, schedule_name=trigger.schedule_name
+        )
         if not errors and source is not None:
             try:
                 compiled = await self.compile(source, values, pipeline.parameters)

@@ -23,6 +23,7 @@ from rondo.engine.pipelines import PipelineService
 from rondo.engine.projects import ProjectService
 from rondo.engine.ref_watcher import RefWatcher
 from rondo.engine.repositories import Repositories
+from rondo.engine.schedules import ScheduleService
 from rondo.engine.wakeup import Wakeup
 from rondo.engine.workflow_actions import WorkflowActions
 from rondo.objects import LocalObjectStore
@@ -30,11 +31,18 @@ from rondo.ops.health import health
 from rondo.secrets.server_key import load_or_create_server_key
 from rondo.server.agent_api.routes import router as agent_router
 from rondo.server.api_v1.builds import router as v1_builds_router
+from rondo.server.api_v1.me import router as v1_me_router
+from rondo.server.api_v1.projects import router as v1_projects_router
+from rondo.server.api_v1.recent_builds import router as v1_recent_builds_router
+from rondo.server.api_v2.artifacts import router as artifacts_router
 from rondo.server.api_v2.compile import router as compile_router
 from rondo.server.api_v2.me import router as me_router
 from rondo.server.api_v2.orbs import router as orbs_router
+from rondo.server.api_v2.pipeline_config import router as pipeline_config_router
+from rondo.server.api_v2.pipeline_lists import router as pipeline_lists_router
 from rondo.server.api_v2.pipelines import router as pipelines_router
 from rondo.server.api_v2.projects import router as projects_router
+from rondo.server.api_v2.schedules import router as schedules_router
 from rondo.server.api_v2.workflows import router as workflows_router
 from rondo.server.errors import install_error_handlers
 from rondo.server.hooks.git import router as git_hook_router
@@ -99,6 +107,7 @@ def build_services(settings: Settings) -> Services:
         ref_watcher=RefWatcher(projects, settings.ref_poll_interval_s),
         workflow_actions=WorkflowActions(db, conductor, wakeup),
         orbs=orbs,
+        schedules=ScheduleService(db, pipelines),
     )
 
 
@@ -112,6 +121,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         loops = [
             asyncio.create_task(svc.ref_watcher.run(), name="ref-watcher"),
             asyncio.create_task(svc.agents.run_sweeper(), name="agent-sweeper"),
+            asyncio.create_task(svc.schedules.run_loop(), name="schedules"),
         ]
         try:
             yield
@@ -150,10 +160,17 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         agent_router,
         me_router,
         projects_router,
+        pipeline_lists_router,  # before pipelines: `/pipeline/mine` is not a pipeline number
         pipelines_router,
+        pipeline_config_router,
+        artifacts_router,
+        schedules_router,
         workflows_router,
         orbs_router,
         compile_router,
+        v1_me_router,
+        v1_projects_router,
+        v1_recent_builds_router,  # before builds: `/tree/<branch>` may look like `/<number>/artifacts`
         v1_builds_router,
         git_hook_router,
         objects_router,

@@ -13,6 +13,7 @@ from rondo.engine.output import OutputService
 from rondo.engine.pipelines import PipelineService
 from rondo.engine.projects import ProjectService
 from rondo.engine.ref_watcher import RefWatcher
+from rondo.engine.schedules import ScheduleService
 from rondo.engine.wakeup import Wakeup
 from rondo.engine.workflow_actions import WorkflowActions
 from rondo.objects import ObjectStore
@@ -35,6 +36,7 @@ class Services:
     ref_watcher: RefWatcher
     workflow_actions: WorkflowActions
     orbs: OrbRegistry
+    schedules: ScheduleService
 
 
 def services(request: Request) -> Services:

@@ -255,3 +255,23 @@ class OrbVersion(Base):
     digest: Mapped[str] = mapped_column(String(64))  # sha256 hex of the UTF-8 source
     created_at: Mapped[datetime] = _created()
     published_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+
+
+class Schedule(Base):
+    """A schedule trigger: a timetable on which a project gets pipelines with fixed parameters."""
+
+    __tablename__ = "schedules"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+    id: Mapped[uuid.UUID] = _id()
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    timetable: Mapped[dict[str, Any]] = mapped_column(JSON)  # as the API takes it: per-hour, hours-of-day, ...
+    attribution_actor: Mapped[str] = mapped_column(String(20))  # current | system
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # with branch or tag
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))  # the user "current" means
+    actor_login: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _created()
+    next_run_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    last_run_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from rondo.store.models import Job, Pipeline, Workflow
+from rondo.store.models import Job, Pipeline, Project, User, Workflow
 
 
 async def pipeline_by_id(session: AsyncSession, pipeline_id: uuid.UUID) -> Pipeline | None:
@@ -63,3 +65,119 @@ async def job_by_number(session: AsyncSession, project_id: uuid.UUID, number: in
 
 async def job_by_id(session: AsyncSession, job_id: uuid.UUID) -> Job | None:
     return await session.get(Job, job_id)
+
+
+# ---- reads for the v1.1 build lists and the cross-project pipeline lists --------------------------
+
+BuildRow = tuple[Job, Workflow, Pipeline, Project]
+
+
+async def numbered_jobs(
+    session: AsyncSession,
+    *,
+    project_id: uuid.UUID | None = None,
+    branch: str | None = None,
+    statuses: Collection[str] | None = None,
+    offset: int = 0,
+    limit: int = 30,
+) -> list[BuildRow]:
+    """Jobs that were given a number (v1.1 "builds"), newest first: by number in a project, else by queue time."""
+    stmt = (
+        select(Job, Workflow, Pipeline, Project)
+        .join(Workflow, Job.workflow_id == Workflow.id)
+        .join(Pipeline, Workflow.pipeline_id == Pipeline.id)
+        .join(Project, Job.project_id == Project.id)
+        .where(Job.number.is_not(None))
+    )
+    if project_id is not None:
+        stmt = stmt.where(Job.project_id == project_id).order_by(Job.number.desc())
+    else:
+        stmt = stmt.order_by(Job.queued_at.desc(), Job.id.desc())
+    if branch is not None:
+        stmt = stmt.where(Pipeline.branch == branch)
+    if statuses is not None:
+        stmt = stmt.where(Job.status.in_(list(statuses)))
+    result = await session.execute(stmt.offset(offset).limit(limit))
+    return [(job, wf, pipe, proj) for job, wf, pipe, proj in result.tuples()]
+
+
+async def previous_numbered_job(
+    session: AsyncSession, project_id: uuid.UUID, name: str, branch: str | None, before_number: int
+) -> Job | None:
+    """The job of the same name on the same branch that ran before `before_number` (v1.1 `previous`)."""
+    stmt = (
+        select(Job)
+        .join(Workflow, Job.workflow_id == Workflow.id)
+        .join(Pipeline, Workflow.pipeline_id == Pipeline.id)
+        .where(
+            Job.project_id == project_id,
+            Job.name == name,
+            Job.number.is_not(None),
+            Job.number < before_number,
+            Pipeline.branch.is_(None) if branch is None else Pipeline.branch == branch,
+        )
+        .order_by(Job.number.desc())
+        .limit(1)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def jobs_of_workflows(session: AsyncSession, workflow_ids: Collection[uuid.UUID]) -> list[Job]:
+    if not workflow_ids:
+        return []
+    stmt = select(Job).where(Job.workflow_id.in_(list(workflow_ids))).order_by(Job.created_at, Job.name)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def branches_with_jobs(session: AsyncSession, project_id: uuid.UUID) -> list[str]:
+    """The branches of a project that have numbered jobs, by name."""
+    stmt = (
+        select(Pipeline.branch)
+        .join(Workflow, Workflow.pipeline_id == Pipeline.id)
+        .join(Job, Job.workflow_id == Workflow.id)
+        .where(Pipeline.project_id == project_id, Pipeline.branch.is_not(None), Job.number.is_not(None))
+        .distinct()
+        .order_by(Pipeline.branch)
+    )
+    return [b for b in (await session.execute(stmt)).scalars() if b is not None]
+
+
+async def users_by_login(session: AsyncSession, logins: Collection[str]) -> dict[str, User]:
+    """The users among the logins that started pipelines (others are automations such as `git`)."""
+    if not logins:
+        return {}
+    stmt = select(User).where(User.login.in_(list(logins)))
+    return {u.login: u for u in (await session.execute(stmt)).scalars()}
+
+
+async def pipelines_started_by(
+    session: AsyncSession, project_id: uuid.UUID, actor: str, *, before_number: int | None = None, limit: int = 20
+) -> list[Pipeline]:
+    """One project's pipelines that `actor` started, newest first (paged by number)."""
+    stmt = select(Pipeline).where(Pipeline.project_id == project_id, Pipeline.trigger_actor == actor)
+    if before_number is not None:
+        stmt = stmt.where(Pipeline.number < before_number)
+    return list((await session.execute(stmt.order_by(Pipeline.number.desc()).limit(limit))).scalars())
+
+
+async def pipelines_of_projects(
+    session: AsyncSession,
+    project_ids: Collection[uuid.UUID] | None = None,
+    *,
+    actor: str | None = None,
+    before: tuple[datetime, uuid.UUID] | None = None,
+    limit: int = 20,
+) -> list[tuple[Pipeline, Project]]:
+    """Pipelines across projects (all, or `project_ids`), newest first, paged by (created_at, id)."""
+    stmt = select(Pipeline, Project).join(Project, Pipeline.project_id == Project.id)
+    if project_ids is not None:
+        stmt = stmt.where(Pipeline.project_id.in_(list(project_ids)))
+    if actor is not None:
+        stmt = stmt.where(Pipeline.trigger_actor == actor)
+    if before is not None:
+        created, pipeline_id = before
+        stmt = stmt.where(
+            or_(Pipeline.created_at < created, and_(Pipeline.created_at == created, Pipeline.id < pipeline_id))
+        )
+    stmt = stmt.order_by(Pipeline.created_at.desc(), Pipeline.id.desc()).limit(limit)
+    return [(pipe, proj) for pipe, proj in (await session.execute(stmt)).tuples()]
