@@ -201,3 +201,30 @@ workflows:
         assert statuses == {
             n: "success" for n in ("checks-start", "checks-lint", "checks-unit", "checks-end", "deploy")
         }
+
+
+async def test_serial_group_runs_one_job_at_a_time(server: InProcessServer, tmp_path: Path) -> None:  # noqa: F811
+    config = """\
+version: 2.1
+jobs:
+  deploy: {machine: true, steps: [{run: {command: deploy, environment: {RONDO_FAKE_SLEEP: "1.5"}}}]}
+workflows:
+  main:
+    jobs: [{deploy: {serial-group: << pipeline.project.slug >>/deploy}}]
+"""
+    async with server.api() as api, fake_agent(server, tmp_path, tasks=3):
+        first = await follow(api, tmp_path, config)
+        second = (await api.post("/api/v2/project/gh/acme/app/pipeline", json={"branch": "main"})).json()
+        (wf1,) = await workflows(api, first["id"])
+        (wf2,) = await workflows(api, second["id"])
+
+        async def second_waits() -> dict[str, Any] | None:
+            job = (await jobs(api, wf2["id"]))["deploy"]
+            return job if job["status"] == "blocked" else None
+
+        await wait_for(second_waits, what="the second deploy to wait for the first")
+        assert (await jobs(api, wf1["id"]))["deploy"]["status"] in ("queued", "running")
+        assert (await workflow_in(api, wf1["id"], FINAL))["status"] == "success"
+        assert (await workflow_in(api, wf2["id"], FINAL))["status"] == "success"
+        one, two = (await jobs(api, wf1["id"]))["deploy"], (await jobs(api, wf2["id"]))["deploy"]
+        assert two["started_at"] >= one["stopped_at"], "the second deploy started after the first ended"

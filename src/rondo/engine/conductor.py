@@ -72,6 +72,17 @@ class Conductor:
                 job.status = JobStatus.SUCCESS  # a job group's start/end marker: nothing to run
                 job.started_at = job.stopped_at = now
                 markers_done = True
+            elif status == JobStatus.QUEUED and job.serial_group:
+                turn = await self._serial_group_turn(session, job)
+                if turn == "run":
+                    result.queued_tasks += await self._queue_job(session, workflow, job)
+                elif turn == "skip":
+                    job.status = JobStatus.NOT_RUN
+                    job.stopped_at = now
+                    await session.flush()
+                    result.queued_tasks += (await self.settle_workflow(session, workflow)).queued_tasks
+                    return result
+                # "wait": it stays blocked until the group's current job ends
             elif status == JobStatus.QUEUED:
                 result.queued_tasks += await self._queue_job(session, workflow, job)
             else:
@@ -99,6 +110,63 @@ class Conductor:
                     session, workflow, from_failed=True, actor="auto-rerun", auto_rerun=workflow.auto_rerun + 1
                 )
                 result.queued_tasks += (await self.settle_workflow(session, rerun)).queued_tasks
+        return result
+
+    async def _serial_group_turn(self, session: AsyncSession, job: Job) -> str:
+        """Whether a runnable job of a serial group may "run" now, must "wait", or is to "skip".
+
+        One job of a group runs at a time across the organization. A job from an older pipeline of
+        the same project than one already in the group is skipped, as CircleCI does (§10.10).
+        """
+        assert job.serial_group is not None
+        project = await project_q.project_by_id(session, job.project_id)
+        assert project is not None
+        active = [
+            j
+            for j in await pipeline_q.serial_group_jobs(
+                session, project.organization_id, job.serial_group, [JobStatus.QUEUED, JobStatus.RUNNING]
+            )
+            if j.id != job.id
+        ]
+        if not active:
+            return "run"
+        mine = await self._pipeline_number(session, job)
+        for other in active:
+            if other.project_id == job.project_id and await self._pipeline_number(session, other) > mine:
+                return "skip"
+        return "wait"
+
+    async def _pipeline_number(self, session: AsyncSession, job: Job) -> int:
+        workflow = await pipeline_q.workflow_by_id(session, job.workflow_id)
+        assert workflow is not None
+        pipeline = await pipeline_q.pipeline_by_id(session, workflow.pipeline_id)
+        assert pipeline is not None
+        return pipeline.number
+
+    async def release_serial_group(self, session: AsyncSession, job: Job) -> SettleResult:
+        """A serial group's job ended: let the oldest waiting job of the group have its turn."""
+        result = SettleResult()
+        if not job.serial_group:
+            return result
+        project = await project_q.project_by_id(session, job.project_id)
+        assert project is not None
+        waiting = await pipeline_q.serial_group_jobs(
+            session, project.organization_id, job.serial_group, [JobStatus.BLOCKED]
+        )
+        seen: set[uuid.UUID] = set()
+        for other in waiting:
+            if other.workflow_id in seen:
+                continue
+            seen.add(other.workflow_id)
+            workflow = await pipeline_q.workflow_by_id(session, other.workflow_id)
+            assert workflow is not None
+            result.queued_tasks += (await self.settle_workflow(session, workflow)).queued_tasks
+            await session.flush()
+            busy = await pipeline_q.serial_group_jobs(
+                session, project.organization_id, job.serial_group, [JobStatus.QUEUED, JobStatus.RUNNING]
+            )
+            if busy:
+                break
         return result
 
     async def _queue_job(self, session: AsyncSession, workflow: Workflow, job: Job) -> int:
@@ -183,7 +251,11 @@ class Conductor:
         job.stopped_at = now
         workflow = await pipeline_q.workflow_by_id(session, job.workflow_id)
         assert workflow is not None
-        return await self.settle_workflow(session, workflow)
+        result = await self.settle_workflow(session, workflow)
+        if job.serial_group:
+            await session.flush()
+            result.queued_tasks += (await self.release_serial_group(session, job)).queued_tasks
+        return result
 
     async def task_started(self, session: AsyncSession, task: Task) -> None:
         job = await pipeline_q.job_by_id(session, task.job_id)

@@ -251,6 +251,7 @@ class PipelineService:
                         definition=definition,
                         parallelism=int(definition.get("parallelism", 1)),
                         contexts=list(wf_job.context),
+                        serial_group=wf_job.serial_group,
                         executor_type=str(executor.get("type", "none")),
                         resource_class=str(executor.get("resource_class", "")),
                     )

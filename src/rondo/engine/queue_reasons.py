@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from rondo.domain.status import JobStatus
 from rondo.store import agents as agent_q
+from rondo.store import pipelines as pipeline_q
+from rondo.store import projects as project_q
 from rondo.store import tasks as task_q
 from rondo.store.models import Agent, Job
 
@@ -19,6 +22,22 @@ def offers(agent: Agent, executor_type: str, resource_class: str) -> bool:
         return False
     classes = list(agent.resource_classes or [])
     return resource_class in classes if classes else "/" not in resource_class
+
+
+async def serial_group_wait(session: AsyncSession, job: Job) -> str | None:
+    """For a blocked job of a serial group: the group job it waits for, if one runs."""
+    if not job.serial_group:
+        return None
+    project = await project_q.project_by_id(session, job.project_id)
+    if project is None:
+        return None
+    busy = await pipeline_q.serial_group_jobs(
+        session, project.organization_id, job.serial_group, [JobStatus.QUEUED, JobStatus.RUNNING]
+    )
+    others = [j for j in busy if j.id != job.id]
+    if not others:
+        return None
+    return f"Waiting for serial group {job.serial_group}: job {others[0].name} of the group runs first"
 
 
 async def why_waiting(session: AsyncSession, job: Job) -> str:

@@ -92,6 +92,7 @@ async def create_rerun(
                 executor_type=job.executor_type,
                 resource_class=job.resource_class,
                 contexts=list(job.contexts or []),
+                serial_group=job.serial_group,
                 approved_by=None if runs_again else job.approved_by,
                 started_at=None if runs_again else job.started_at,
                 stopped_at=None if runs_again else job.stopped_at,

@@ -72,10 +72,13 @@ class WorkflowActions:
         """Cancel every job that has not finished; running ones stop through their agents."""
         async with self._db.session() as session:
             workflow = await self._workflow(session, workflow_id)
+            canceled = []
             for job in await pipeline_q.jobs_of(session, workflow.id):
                 await self._cancel(session, job)
+                canceled.append(job)
             workflow.canceled_by = actor
             queued = await self._settle(session, workflow)
+            queued += await self._release(session, canceled)
         self._notify(queued)
 
     async def cancel_job(self, job_id: uuid.UUID, actor: str) -> Job:
@@ -88,8 +91,18 @@ class WorkflowActions:
             await self._cancel(session, job)
             workflow = await self._workflow(session, job.workflow_id)
             queued = await self._settle(session, workflow)
+            queued += await self._release(session, [job])
         self._notify(queued)
         return job
+
+    async def _release(self, session: AsyncSession, jobs: list[Job]) -> int:
+        """Canceled jobs of serial groups give the next waiting job of their group its turn."""
+        queued = 0
+        for job in jobs:
+            if job.serial_group and job.status == JobStatus.CANCELED:
+                await session.flush()
+                queued += (await self._conductor.release_serial_group(session, job)).queued_tasks
+        return queued
 
     async def _cancel(self, session: AsyncSession, job: Job) -> None:
         if job.status in FINAL_JOB_STATUSES:

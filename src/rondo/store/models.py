@@ -160,6 +160,8 @@ class Job(Base):
     resource_class: Mapped[str] = mapped_column(String(100))
     contexts: Mapped[list[Any]] = mapped_column(JSON, default=list)
     approved_by: Mapped[str | None] = mapped_column(String(200))  # for approval jobs
+    # Jobs with the same serial group in an organization run one at a time (CONFIG-SPEC §10.10).
+    serial_group: Mapped[str | None] = mapped_column(String(512), index=True)
     created_at: Mapped[datetime] = _created()
     queued_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -181,3 +181,16 @@ async def pipelines_of_projects(
         )
     stmt = stmt.order_by(Pipeline.created_at.desc(), Pipeline.id.desc()).limit(limit)
     return [(pipe, proj) for pipe, proj in (await session.execute(stmt)).tuples()]
+
+
+async def serial_group_jobs(
+    session: AsyncSession, organization_id: uuid.UUID, group: str, statuses: list[str]
+) -> list[Job]:
+    """Jobs of an organization's serial group in the given statuses, oldest first."""
+    stmt = (
+        select(Job)
+        .join(Project, Project.id == Job.project_id)
+        .where(Job.serial_group == group, Project.organization_id == organization_id, Job.status.in_(statuses))
+        .order_by(Job.created_at, Job.id)
+    )
+    return list((await session.execute(stmt)).scalars())

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from rondo.domain.status import JobStatus
-from rondo.engine.queue_reasons import why_waiting
+from rondo.engine.queue_reasons import serial_group_wait, why_waiting
 from rondo.engine.workflow_actions import ActionError
 from rondo.server import lookups
 from rondo.server.auth import current_user
@@ -141,6 +141,10 @@ async def get_job_details(
         messages = []
         if job.status == JobStatus.QUEUED:
             messages.append({"type": "info", "reason": "queued", "message": await why_waiting(session, job)})
+        elif job.status == JobStatus.BLOCKED:
+            group_wait = await serial_group_wait(session, job)
+            if group_wait:
+                messages.append({"type": "info", "reason": "serial-group", "message": group_wait})
     return job_details_json(
         job,
         [(t.node_index, t.status) for t in tasks],
