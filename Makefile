@@ -22,9 +22,10 @@ $(DEV_STAMP): pyproject.toml constraints.txt | $(BIN)/python
 run: $(RUN_STAMP)
 	$(BIN)/rondo server
 
-## test: install what the tests need, then run them on SQLite and PostgreSQL
+## test: install what the tests need (PostgreSQL, a Docker engine, local images), then run them
 test: $(DEV_STAMP)
 	./scripts/test-services
+	./scripts/build-images
 	$(BIN)/pytest
 
 ## lint: ruff, mypy and the import rules of docs/architecture (import-linter)

@@ -8,6 +8,9 @@ import os
 import socket
 from pathlib import Path
 
+from rondo.agent.executors.base import Executor
+from rondo.agent.executors.docker import DockerExecutor, DockerSettings, parse_image_map
+from rondo.agent.executors.machine import MachineExecutor
 from rondo.agent.loop import AgentConfig, AgentLoop, install_signal_handlers
 
 
@@ -19,6 +22,9 @@ def run_agent(
     work_dir: Path,
     resource_classes: list[str],
     parent_pid: int | None = None,
+    docker: str = "auto",
+    docker_network: str = "bridge",
+    image_map: str = "",
 ) -> None:
     logging.basicConfig(
         level=os.environ.get("RONDO_LOG_LEVEL", "info").upper(),
@@ -35,8 +41,17 @@ def run_agent(
         parent_pid=parent_pid,
     )
 
+    executors: dict[str, Executor] = {"machine": MachineExecutor(config.work_dir)}
+    if docker == "on" or (docker == "auto" and DockerExecutor.available()):
+        try:
+            settings = DockerSettings(network=docker_network, image_map=parse_image_map(image_map))
+        except ValueError as exc:
+            raise SystemExit(f"rondo agent: --image-map: {exc}") from None
+        executors["docker"] = DockerExecutor(settings)
+        logging.getLogger(__name__).info("docker jobs: on (network %s)", docker_network)
+
     async def main() -> None:
-        agent = AgentLoop(config)
+        agent = AgentLoop(config, executors)
         install_signal_handlers(agent)
         await agent.run()
 

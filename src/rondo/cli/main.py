@@ -80,6 +80,13 @@ def agent(
     work_dir: Path = typer.Option(Path(".rondo-agent"), "--work-dir", help="Where jobs run"),
     resource_class: list[str] = typer.Option([], "--resource-class", help="Resource classes offered"),
     parent_pid: int | None = typer.Option(None, "--parent-pid", hidden=True, help="Stop when this process ends"),
+    docker: str = typer.Option("auto", "--docker", envvar="RONDO_AGENT_DOCKER", help="Run docker jobs: auto|on|off"),
+    docker_network: str = typer.Option(
+        "bridge", "--docker-network", envvar="RONDO_DOCKER_NETWORK", help="bridge (a network per job) or host"
+    ),
+    image_map: str = typer.Option(
+        "", "--image-map", envvar="RONDO_IMAGE_MAP", help="Development aid: pattern=local-image,… for config images"
+    ),
 ) -> None:
     """Run a build agent: register with the server, claim tasks that fit, run them."""
     from rondo.cli.agent_cmd import run_agent
@@ -88,7 +95,11 @@ def agent(
         token = token_file.read_text().strip()
     if not server or not token:
         raise typer.BadParameter("--server and --token (or --token-file) are required")
-    run_agent(server, token, name, tasks, work_dir, resource_class, parent_pid)
+    if docker not in ("auto", "on", "off"):
+        raise typer.BadParameter("--docker is auto, on or off")
+    if docker_network not in ("bridge", "host"):
+        raise typer.BadParameter("--docker-network is bridge or host")
+    run_agent(server, token, name, tasks, work_dir, resource_class, parent_pid, docker, docker_network, image_map)
 
 
 @db_app.command("upgrade")

@@ -286,7 +286,18 @@ def _image(errors: _Errors, images: Any, i: int, path: str) -> DockerImage | Non
         command=_argv(errors, spec, "command", f"{path}.command"),
         user=_string(errors, spec, "user", f"{path}.user"),
         environment=_environment(errors, spec, "environment", f"{path}.environment"),
+        auth=_auth(errors, spec, f"{path}.auth"),
     )
+
+
+def _auth(errors: _Errors, spec: Mapping[str, Any], path: str) -> dict[str, str] | None:
+    raw = spec.get("auth")
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping) or not all(isinstance(raw.get(k), str) for k in ("username", "password")):
+        errors.at("`auth` needs `username` and `password` strings", path)
+        return None
+    return {"username": raw["username"], "password": raw["password"]}
 
 
 def _steps(errors: _Errors, body: Mapping[str, Any], path: str) -> list[Step]:

@@ -17,6 +17,7 @@ class DockerImage:
     command: tuple[str, ...] | None = None
     user: str | None = None
     environment: Mapping[str, str] = field(default_factory=dict)
+    auth: Mapping[str, str] | None = None  # registry username/password (may be $VARS, expanded by the agent)
 
 
 @dataclass(frozen=True)

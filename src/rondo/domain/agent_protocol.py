@@ -32,6 +32,7 @@ class DockerImageSpec(_Message):
     command: list[str] | None = None
     user: str | None = None
     environment: dict[str, str] = Field(default_factory=dict)
+    auth: dict[str, str] | None = None  # registry credentials: username, password
 
 
 class ExecutorSpec(_Message):

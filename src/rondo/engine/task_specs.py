@@ -34,6 +34,7 @@ def job_definition(job: config.Job) -> dict[str, Any]:
                 command=list(img.command) if img.command is not None else None,
                 user=img.user,
                 environment=dict(img.environment),
+                auth=dict(img.auth) if img.auth else None,
             )
             for img in ex.docker
         ],

@@ -1,0 +1,423 @@
+"""The docker executor: steps run in the job's primary container; service containers share its network.
+
+As on CircleCI, the first image is the primary container, kept alive for the steps (its own
+entrypoint is ignored unless the config sets one); the other images are service containers in the
+primary's network namespace, so they answer on localhost. Each step runs in its own process group
+inside the container, so cancel and timeouts stop everything it started. The checkout is cloned on
+the agent and copied in, so images need no git. Everything the job created is removed at the end.
+docker-py is synchronous: its calls run in threads, and exec output is streamed through a queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fnmatch
+import io
+import logging
+import os
+import re
+import shlex
+import tarfile
+import tempfile
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rondo.agent.executors.base import ExecutorError, OutputCallback, StepLimits, StepOutcome
+from rondo.domain.agent_protocol import (
+    BuiltinStepSpec,
+    CheckoutStepSpec,
+    DockerImageSpec,
+    RunStepSpec,
+    StepSpec,
+    TaskSpec,
+)
+from rondo.domain.status import StepStatus
+
+log = logging.getLogger(__name__)
+
+KILL_GRACE_S = 5.0
+STEP_DIR = "/tmp/.rondo"
+# CircleCI's docker resource classes: (CPUs, memory in MB).
+RESOURCE_CLASSES: dict[str, tuple[float, int]] = {
+    "small": (1, 2048),
+    "medium": (2, 4096),
+    "medium+": (3, 6144),
+    "large": (4, 8192),
+    "xlarge": (8, 16384),
+    "2xlarge": (16, 32768),
+    "2xlarge+": (20, 40960),
+}
+KEEP_ALIVE = ["/bin/sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"]
+# Runs the step's shell in its own process group (setsid) and records it, so it can be killed whole.
+STEP_WRAPPER = (
+    'for v in $RONDO_UNSET; do unset "$v"; done; unset RONDO_UNSET; '
+    'if command -v setsid >/dev/null 2>&1; then setsid "$@" & else "$@" & fi; '
+    'echo $! > "$RONDO_STEP_PGID_FILE"; wait $!'
+)
+
+
+def parse_image_map(text: str) -> list[tuple[str, str]]:
+    """`pattern=image,pattern=image` (a development aid: run config images as local ones)."""
+    pairs = []
+    for item in text.split(","):
+        if item.strip():
+            pattern, sep, image = item.partition("=")
+            if not sep or not pattern.strip() or not image.strip():
+                raise ValueError(f"image map entry '{item}' is not pattern=image")
+            pairs.append((pattern.strip(), image.strip()))
+    return pairs
+
+
+@dataclass(frozen=True)
+class DockerSettings:
+    network: str = "bridge"  # "bridge": a private network per job; "host": the agent's network namespace
+    image_map: list[tuple[str, str]] = field(default_factory=list)
+    base_url: str | None = None  # default: DOCKER_HOST or the local socket
+
+    def image(self, name: str) -> str:
+        for pattern, image in self.image_map:
+            if fnmatch.fnmatchcase(name, pattern):
+                return image
+        return name
+
+
+def limits_for(resource_class: str) -> tuple[float, int]:
+    """CPUs and memory for a resource class, capped at what this machine has."""
+    cpus, memory_mb = RESOURCE_CLASSES.get(resource_class, RESOURCE_CLASSES["medium"])
+    return min(cpus, float(os.cpu_count() or 1)), memory_mb
+
+
+def _tar_of(files: dict[str, bytes], mode: int = 0o755) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = mode
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _tar_dir(path: Path) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        tar.add(str(path), arcname=".")
+    return buf.getvalue()
+
+
+class DockerTaskEnvironment:
+    def __init__(self, spec: TaskSpec, settings: DockerSettings, client: Any) -> None:
+        self._spec = spec
+        self._settings = settings
+        self._client = client
+        self._api = client.api
+        self._label = {"rondo.task": spec.id}
+        self._containers: list[Any] = []
+        self._network: Any = None
+        self._steps = 0
+        self.primary: Any = None
+        self.home = "/root"
+        self.working_directory = spec.working_directory
+        self.shell = "/bin/bash -eo pipefail"
+
+    async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    # setup and teardown
+
+    async def setup(self) -> None:
+        images = self._spec.executor.docker
+        if not images:
+            raise ExecutorError("a docker job needs at least one image")
+        cpus, memory_mb = limits_for(self._spec.executor.resource_class)
+        network_mode = "host"
+        if self._settings.network != "host":
+            self._network = await self._call(
+                self._client.networks.create, f"rondo-{self._spec.id}", driver="bridge", labels=self._label
+            )
+            network_mode = self._network.name
+        self.primary = await self._start(images[0], primary=True, network_mode=network_mode, cpus=cpus,
+                                         memory_mb=memory_mb)  # fmt: skip
+        for image in images[1:]:
+            await self._start(image, primary=False, network_mode=f"container:{self.primary.id}", cpus=cpus,
+                              memory_mb=memory_mb)  # fmt: skip
+        probe = await self._output(["/bin/sh", "-c", 'echo "$HOME"; test -x /bin/bash && echo bash || echo sh'])
+        lines = probe.decode(errors="replace").split()
+        if lines:
+            self.home = lines[0] if lines[0].startswith("/") else "/root"
+        if lines[-1:] == ["sh"]:
+            self.shell = "/bin/sh -eo pipefail"
+        self.working_directory = self._expand(self._spec.working_directory)
+        await self._output(["/bin/sh", "-c", f"mkdir -p {shlex.quote(self.working_directory)} {STEP_DIR}"])
+
+    async def _ensure_image(self, image: str, spec: DockerImageSpec) -> None:
+        import docker.errors
+
+        try:
+            await self._call(self._client.images.get, image)
+            return
+        except docker.errors.ImageNotFound:
+            pass
+        auth = None
+        if spec.auth:
+            # Registry credentials are the one place config values expand $VARS (project env vars).
+            expand = self._expand_vars
+            auth = {
+                "username": expand(spec.auth.get("username", "")),
+                "password": expand(spec.auth.get("password", "")),
+            }
+        try:
+            await self._call(self._client.images.pull, image, auth_config=auth)
+        except docker.errors.APIError as exc:
+            raise ExecutorError(f"cannot pull image {image}: {exc.explanation or exc}") from exc
+
+    async def _start(
+        self, spec: DockerImageSpec, *, primary: bool, network_mode: str, cpus: float, memory_mb: int
+    ) -> Any:
+        import docker.errors
+
+        image = self._settings.image(spec.image)
+        await self._ensure_image(image, spec)
+        entrypoint = spec.entrypoint
+        command = spec.command
+        if primary and entrypoint is None and command is None:
+            entrypoint, command = KEEP_ALIVE[:1], KEEP_ALIVE[1:]
+        kwargs: dict[str, Any] = {
+            "detach": True,
+            "labels": self._label,
+            "environment": dict(spec.environment),
+            "network_mode": network_mode,
+            "init": True,
+            "nano_cpus": int(cpus * 1e9),
+            "mem_limit": f"{memory_mb}m",
+        }
+        if entrypoint is not None:
+            kwargs["entrypoint"] = entrypoint
+        if command is not None:
+            kwargs["command"] = command
+        if spec.user:
+            kwargs["user"] = spec.user
+        if primary and network_mode != "host" and self._network is not None:
+            kwargs["hostname"] = spec.name or "localhost"
+        try:
+            container = await self._call(self._client.containers.run, image, **kwargs)
+        except docker.errors.APIError as exc:
+            raise ExecutorError(f"cannot start a container from {image}: {exc.explanation or exc}") from exc
+        self._containers.append(container)
+        return container
+
+    async def teardown(self) -> None:
+        """Remove every container and the network of the job, even when the task is being cancelled."""
+        for container in reversed(self._containers):
+            try:
+                await asyncio.shield(self._call(container.remove, force=True, v=True))
+            except Exception as exc:  # keep going: the other containers must go too
+                log.warning("task %s: cannot remove container %s: %s", self._spec.id, container.id[:12], exc)
+        if self._network is not None:
+            try:
+                await asyncio.shield(self._call(self._network.remove))
+            except Exception as exc:
+                log.warning("task %s: cannot remove network %s: %s", self._spec.id, self._network.name, exc)
+
+    # running things in the primary container
+
+    def _expand_vars(self, text: str) -> str:
+        env = self._spec.environment
+        return re.sub(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", lambda m: env.get(m.group(1), ""), text)
+
+    def _expand(self, path: str) -> str:
+        if path == "~" or path.startswith("~/"):
+            return self.home.rstrip("/") + path[1:]
+        return path if path.startswith("/") else f"{self.working_directory.rstrip('/')}/{path}"
+
+    async def _output(self, cmd: list[str]) -> bytes:
+        result = await self._call(self.primary.exec_run, cmd)
+        return bytes(result.output or b"")
+
+    async def run_step(
+        self, step: StepSpec, on_output: OutputCallback, cancel: asyncio.Event, limits: StepLimits
+    ) -> StepOutcome:
+        if isinstance(step, BuiltinStepSpec):
+            on_output(f"The `{step.step}` step is not supported by this agent yet\n".encode())
+            return StepOutcome(StepStatus.FAILED, None, f"{step.step} is not supported by this agent yet")
+        if isinstance(step, CheckoutStepSpec):
+            return await self._checkout(step, on_output)
+        return await self._run(step, on_output, cancel, limits)
+
+    async def _run(
+        self, step: RunStepSpec, on_output: OutputCallback, cancel: asyncio.Event, limits: StepLimits
+    ) -> StepOutcome:
+        self._steps += 1
+        n = self._steps
+        script = f"{STEP_DIR}/step-{n}.sh"
+        body = step.command if step.command.endswith("\n") else step.command + "\n"
+        await self._call(self.primary.put_archive, STEP_DIR, _tar_of({f"step-{n}.sh": body.encode()}))
+        cwd = self._expand(step.working_directory) if step.working_directory else self.working_directory
+        env = {**self._spec.environment, **step.environment, "CIRCLE_WORKING_DIRECTORY": self.working_directory}
+        pgid_file = f"{STEP_DIR}/step-{n}.pgid"
+        env["RONDO_STEP_PGID_FILE"] = pgid_file
+        # An image's `environment` is for its entrypoint, not the job's steps (CONFIG-SPEC §5.2).
+        image_only = [k for k in self._spec.executor.docker[0].environment if k not in env]
+        env["RONDO_UNSET"] = " ".join(image_only)
+        argv = ["/bin/sh", "-c", STEP_WRAPPER, "sh", *shlex.split(step.shell or self.shell), script]
+        await self._output(["/bin/sh", "-c", f"mkdir -p {shlex.quote(cwd)}"])
+        exec_id = await self._call(self._api.exec_create, self.primary.id, argv, environment=env, workdir=cwd)
+        if step.background:
+            await self._call(self._api.exec_start, exec_id["Id"], detach=True)
+            on_output(b"started in the background\n")
+            return StepOutcome(StepStatus.SUCCESS, 0)
+        return await self._stream(exec_id["Id"], pgid_file, on_output, cancel, limits, step.no_output_timeout_s)
+
+    async def _stream(
+        self,
+        exec_id: str,
+        pgid_file: str,
+        on_output: OutputCallback,
+        cancel: asyncio.Event,
+        limits: StepLimits,
+        no_output_timeout_s: float | None,
+    ) -> StepOutcome:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        stream = await self._call(self._api.exec_start, exec_id, stream=True)
+
+        def pump(chunks: Iterator[bytes]) -> None:
+            try:
+                for chunk in chunks:
+                    loop.call_soon_threadsafe(queue.put_nowait, chunk)
+            except Exception:  # the connection ends when the container is killed; the exit code tells
+                pass
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, None)
+
+        threading.Thread(target=pump, args=(stream,), daemon=True).start()
+        silence = no_output_timeout_s or limits.no_output_timeout_s
+        deadline = loop.time() + limits.time_left_s
+        canceled = asyncio.ensure_future(cancel.wait())
+        try:
+            while True:
+                getter = asyncio.ensure_future(queue.get())
+                timeout = max(min(silence, deadline - loop.time()), 0)
+                done, _ = await asyncio.wait({getter, canceled}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                if getter in done:
+                    chunk = getter.result()
+                    if chunk is None:
+                        break
+                    on_output(chunk)
+                    continue
+                getter.cancel()
+                await self._kill(pgid_file)
+                if canceled in done:
+                    return StepOutcome(StepStatus.CANCELED, None, "canceled")
+                if loop.time() >= deadline:
+                    msg = "Too long with no output (exceeded the job's time limit)"
+                else:
+                    msg = f"Too long with no output (exceeded {silence:g}s): context deadline exceeded"
+                on_output(f"\n{msg}\n".encode())
+                return StepOutcome(StepStatus.TIMEDOUT, None, msg)
+        finally:
+            canceled.cancel()
+        info = await self._call(self._api.exec_inspect, exec_id)
+        code = info.get("ExitCode")
+        if code == 0:
+            return StepOutcome(StepStatus.SUCCESS, 0)
+        return StepOutcome(StepStatus.FAILED, code if isinstance(code, int) else 1)
+
+    async def _kill(self, pgid_file: str) -> None:
+        """TERM the step's process group in the container, then KILL what is left after a grace period."""
+        quoted = shlex.quote(pgid_file)
+        for sig, pause in (("TERM", KILL_GRACE_S), ("KILL", 0.0)):
+            group = f"kill -{sig} -$(cat {quoted}) 2>/dev/null || kill -{sig} $(cat {quoted}) 2>/dev/null"
+            await self._output(["/bin/sh", "-c", f"test -f {quoted} && {{ {group}; }}"])
+            if pause:
+                for _ in range(int(pause * 10)):
+                    probe = f"kill -0 -$(cat {quoted}) 2>/dev/null || kill -0 $(cat {quoted}) 2>/dev/null"
+                    alive = await self._output(["/bin/sh", "-c", f"{{ {probe}; }} && echo y"])
+                    if not alive.strip():
+                        return
+                    await asyncio.sleep(0.1)
+
+    async def _checkout(self, step: CheckoutStepSpec, on_output: OutputCallback) -> StepOutcome:
+        checkout = self._spec.checkout
+        if checkout is None:
+            on_output(b"this pipeline has no revision to check out\n")
+            return StepOutcome(StepStatus.FAILED, 1)
+        target = self._expand(step.path) if step.path else self.working_directory
+        on_output(f"Cloning {checkout.repository_url} into {target}\n".encode())
+        with tempfile.TemporaryDirectory(prefix="rondo-checkout-") as tmp:
+            ref = checkout.revision
+            switch = ["checkout", "--quiet", "-B", checkout.branch, ref] if checkout.branch else [
+                "checkout", "--quiet", "--detach", ref]  # fmt: skip
+            for args in (["clone", "--quiet", "--no-checkout", "--", checkout.repository_url, tmp], switch):
+                proc = await asyncio.create_subprocess_exec(
+                    "git", *args, cwd=tmp if args is switch else None, stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.STDOUT, env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+                )  # fmt: skip
+                out, _ = await proc.communicate()
+                on_output(out)
+                if proc.returncode != 0:
+                    return StepOutcome(StepStatus.FAILED, proc.returncode)
+            log = await asyncio.create_subprocess_exec(
+                "git", "--no-pager", "log", "--no-color", "-n", "1", "--format=HEAD is now at %h %s", cwd=tmp,
+                stdout=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            out, _ = await log.communicate()
+            data = _tar_dir(Path(tmp))
+        await self._output(["/bin/sh", "-c", f"mkdir -p {shlex.quote(target)}"])
+        ok = await self._call(self.primary.put_archive, target, data)
+        if not ok:
+            return StepOutcome(StepStatus.FAILED, 1, "cannot copy the checkout into the container")
+        on_output(out)
+        return StepOutcome(StepStatus.SUCCESS, 0)
+
+
+class DockerExecutor:
+    name = "docker"
+
+    def __init__(self, settings: DockerSettings | None = None) -> None:
+        self._settings = settings or DockerSettings()
+
+    @staticmethod
+    def available(base_url: str | None = None) -> bool:
+        """Whether a Docker engine answers (the agent offers docker jobs only then)."""
+        try:
+            import docker
+
+            client = docker.DockerClient(base_url=base_url) if base_url else docker.from_env()
+            try:
+                return bool(client.ping())
+            finally:
+                client.close()
+        except Exception:
+            return False
+
+    @contextlib.asynccontextmanager
+    async def prepare(self, spec: TaskSpec) -> AsyncIterator[DockerTaskEnvironment]:
+        import docker
+
+        try:
+            client = await asyncio.to_thread(
+                lambda: (
+                    docker.DockerClient(base_url=self._settings.base_url)
+                    if self._settings.base_url
+                    else docker.from_env()
+                )
+            )
+        except Exception as exc:
+            raise ExecutorError(f"cannot reach the Docker engine: {exc}") from exc
+        env = DockerTaskEnvironment(spec, self._settings, client)
+        try:
+            try:
+                await env.setup()
+            except ExecutorError:
+                raise
+            except Exception as exc:
+                raise ExecutorError(f"cannot set up the job's containers: {exc}") from exc
+            yield env
+        finally:
+            await env.teardown()
+            await asyncio.to_thread(client.close)
