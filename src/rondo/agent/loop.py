@@ -20,6 +20,7 @@ from rondo.agent.executors.machine import MachineExecutor
 from rondo.agent.reporter import EventReporter
 from rondo.agent.runner import run_task
 from rondo.domain.agent_protocol import Capacity, ClaimRequest, HeartbeatRequest, RegisterRequest, TaskSpec
+from rondo.domain.resource_classes import fitting
 from rondo.domain.status import JobStatus
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,16 @@ class AgentConfig:
     resource_classes: list[str] = field(default_factory=list)
     claim_wait_s: float = 30.0
     parent_pid: int | None = None  # the built-in agent stops, canceling its jobs, when its server is gone
+
+
+def machine_size() -> tuple[float, int]:
+    """This machine's CPUs and memory (MB)."""
+    cpus = float(os.cpu_count() or 1)
+    try:
+        memory_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1024 * 1024)
+    except (ValueError, OSError, AttributeError):
+        memory_mb = 1024
+    return cpus, max(int(memory_mb), 1)
 
 
 class AgentLoop:
@@ -59,12 +70,15 @@ class AgentLoop:
         self._drain.set()
 
     async def _register(self) -> None:
+        cpus, memory_mb = machine_size()
+        # Without explicit classes, offer every sized class this machine can hold (CircleCI's sizes).
+        classes = self._config.resource_classes or fitting(cpus, memory_mb)
         response = await self._client.register(
             RegisterRequest(
                 name=self._config.name,
-                resource_classes=self._config.resource_classes,
+                resource_classes=classes,
                 executors=[e for e in ("machine", "docker") if e in self._executors],
-                capacity=Capacity(tasks=self._config.tasks),
+                capacity=Capacity(tasks=self._config.tasks, cpus=cpus, memory_mb=memory_mb),
                 version=__version__,
             )
         )

@@ -35,22 +35,13 @@ from rondo.domain.agent_protocol import (
     StepSpec,
     TaskSpec,
 )
+from rondo.domain.resource_classes import size_of
 from rondo.domain.status import StepStatus
 
 log = logging.getLogger(__name__)
 
 KILL_GRACE_S = 5.0
 STEP_DIR = "/tmp/.rondo"
-# CircleCI's docker resource classes: (CPUs, memory in MB).
-RESOURCE_CLASSES: dict[str, tuple[float, int]] = {
-    "small": (1, 2048),
-    "medium": (2, 4096),
-    "medium+": (3, 6144),
-    "large": (4, 8192),
-    "xlarge": (8, 16384),
-    "2xlarge": (16, 32768),
-    "2xlarge+": (20, 40960),
-}
 KEEP_ALIVE = ["/bin/sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"]
 # Runs the step's shell in its own process group (setsid) and records it, so it can be killed whole.
 STEP_WRAPPER = (
@@ -87,7 +78,7 @@ class DockerSettings:
 
 def limits_for(resource_class: str) -> tuple[float, int]:
     """CPUs and memory for a resource class, capped at what this machine has."""
-    cpus, memory_mb = RESOURCE_CLASSES.get(resource_class, RESOURCE_CLASSES["medium"])
+    cpus, memory_mb = size_of(resource_class)
     return min(cpus, float(os.cpu_count() or 1)), memory_mb
 
 
