@@ -22,12 +22,3 @@ def test_bitbucket() -> None:
 def test_bad_slugs_say_what_is_expected(text: str) -> None:
     with pytest.raises(SlugError, match="slug"):
         ProjectSlug.parse(text)
-
-
-def test_a_machine_offers_the_resource_classes_it_can_hold() -> None:
-    from rondo.domain.resource_classes import fitting, size_of
-
-    assert fitting(2, 24 * 1024) == ["small", "medium"]
-    assert fitting(8, 16384) == ["small", "medium", "medium+", "large", "xlarge"]
-    assert fitting(0.5, 512) == []
-    assert size_of("acme/runner") == size_of("medium")
