@@ -58,6 +58,7 @@ class AgentLoop:
         self._running: dict[str, asyncio.Event] = {}  # task id -> its cancel event
         self._slot_freed = asyncio.Event()
         self._drain = asyncio.Event()
+        self._drained_by_server = False
 
     @property
     def agent_id(self) -> str:
@@ -180,8 +181,10 @@ class AgentLoop:
             for task_id in response.cancel:
                 if task_id in self._running:
                     self._running[task_id].set()
-            if response.drain:
-                self.request_drain()
+            if response.drain != self._drained_by_server:
+                # An operator's drain: claim nothing new (the server refuses), but stay up for an undo.
+                self._drained_by_server = response.drain
+                log.info("agent %s: %s by the server", self._config.name, "drained" if response.drain else "undrained")
 
 
 async def _first(*aws: Coroutine[Any, Any, Any]) -> None:

@@ -70,8 +70,13 @@ def server() -> None:
     serve(load_settings())
 
 
-@app.command()
+agent_app = typer.Typer(help="Build agents: run one here, or list, drain and make tokens for them.")
+app.add_typer(agent_app, name="agent")
+
+
+@agent_app.callback(invoke_without_command=True)
 def agent(
+    ctx: typer.Context,
     server: str = typer.Option("", "--server", envvar="RONDO_AGENT_SERVER", help="Server URL"),
     token: str = typer.Option("", "--token", envvar="RONDO_AGENT_TOKEN", help="Agent token"),
     token_file: Path | None = typer.Option(None, "--token-file", help="Read the agent token from this file"),
@@ -88,7 +93,9 @@ def agent(
         "", "--image-map", envvar="RONDO_IMAGE_MAP", help="Development aid: pattern=local-image,… for config images"
     ),
 ) -> None:
-    """Run a build agent: register with the server, claim tasks that fit, run them."""
+    """Run a build agent here (`rondo agent --server URL --token T`): register, claim tasks that fit, run them."""
+    if ctx.invoked_subcommand is not None:
+        return
     from rondo.cli.agent_cmd import run_agent
 
     if token_file is not None:
@@ -100,6 +107,35 @@ def agent(
     if docker_network not in ("bridge", "host"):
         raise typer.BadParameter("--docker-network is bridge or host")
     run_agent(server, token, name, tasks, work_dir, resource_class, parent_pid, docker, docker_network, image_map)
+
+
+@agent_app.command("list")
+def agent_list() -> None:
+    """The agents: id, name, status, drain, resource classes and running tasks (Nomad's node-status)."""
+    body = Api(load_settings()).request("GET", "/api/v2/agents")
+    typer.echo(f"{'ID':36}  {'NAME':20} {'STATUS':6} {'DRAIN':5} {'RUNNING':7} RESOURCE CLASSES")
+    for a in body["items"]:
+        classes = ",".join(a["resource_classes"]) or "-"
+        line = f"{a['id']:36}  {a['name'][:20]:20} {a['status']:6} {str(a['drain']).lower():5} {len(a['running']):7} "
+        typer.echo(line + classes)
+
+
+@agent_app.command("drain")
+def agent_drain(
+    agent_id: str = typer.Argument(..., help="The agent's id or name"),
+    undo: bool = typer.Option(False, "--undo", help="Let a draining agent claim work again"),
+) -> None:
+    """Drain an agent: it finishes what runs and claims nothing new."""
+    method = "DELETE" if undo else "POST"
+    body = Api(load_settings()).request(method, f"/api/v2/agents/{agent_id}/drain")
+    typer.echo(body["message"])
+
+
+@agent_app.command("token")
+def agent_token(name: str = typer.Argument(..., help="What the token is for, e.g. the build machine's name")) -> None:
+    """Create an agent token (administrators); give it to `rondo agent --token`."""
+    body = Api(load_settings()).request("POST", "/api/v2/agent-tokens", {"name": name})
+    typer.echo(body["token"])
 
 
 @db_app.command("upgrade")

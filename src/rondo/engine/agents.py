@@ -27,7 +27,7 @@ from rondo.engine.wakeup import Wakeup
 from rondo.store import agents as agent_q
 from rondo.store import tasks as task_q
 from rondo.store.db import Database
-from rondo.store.models import Agent, OutputChunk, Step
+from rondo.store.models import Agent, OutputChunk, Step, Task
 from rondo.store.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,27 @@ class AgentService:
         self._wakeup = wakeup
         self.heartbeat_interval_s = heartbeat_interval_s
         self._lost_after = timedelta(seconds=lost_after_s)
+
+    async def overview(self) -> list[tuple[Agent, list[Task]]]:
+        """Every agent with its running tasks: what `rondo agent list` shows (Nomad's node-status)."""
+        async with self._db.session() as session:
+            agents = await agent_q.all_agents(session)
+            return [(a, await task_q.running_tasks_of_agent(session, a.id)) for a in agents]
+
+    async def set_drain(self, ident: str, drain: bool) -> Agent:
+        """Drain an agent (by id or name): it finishes what runs and claims nothing new."""
+        async with self._db.session() as session:
+            matches = [a for a in await agent_q.all_agents(session) if str(a.id) == ident or a.name == ident]
+            live = [a for a in matches if a.state != "down"] or matches
+            if not live:
+                raise UnknownAgent(f"no agent is called {ident}")
+            if len(live) > 1:
+                raise UnknownAgent(f"{len(live)} agents are called {ident}; use the agent's id")
+            live[0].drain = drain
+            agent = live[0]
+        if not drain:
+            self._wakeup.notify()  # its waiting claim looks again at once
+        return agent
 
     async def register(self, token_id: uuid.UUID, req: RegisterRequest) -> Agent:
         async with self._db.session() as session:

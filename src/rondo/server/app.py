@@ -34,6 +34,7 @@ from rondo.server.api_v1.builds import router as v1_builds_router
 from rondo.server.api_v1.me import router as v1_me_router
 from rondo.server.api_v1.projects import router as v1_projects_router
 from rondo.server.api_v1.recent_builds import router as v1_recent_builds_router
+from rondo.server.api_v2.agents import router as agents_router
 from rondo.server.api_v2.artifacts import router as artifacts_router
 from rondo.server.api_v2.compile import router as compile_router
 from rondo.server.api_v2.me import router as me_router
@@ -167,6 +168,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         schedules_router,
         workflows_router,
         orbs_router,
+        agents_router,
         compile_router,
         v1_me_router,
         v1_projects_router,
