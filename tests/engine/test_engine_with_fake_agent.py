@@ -127,12 +127,15 @@ workflows:
         runner = asyncio.create_task(agent.run())
         pipeline = await follow(api, tmp_path, config)
 
-        async def running() -> bool:
+        async def step_running() -> bool:
             wfs = (await api.get(f"/api/v2/pipeline/{pipeline['id']}/workflow")).json()["items"]
             jobs = (await api.get(f"/api/v2/workflow/{wfs[0]['id']}/job")).json()["items"] if wfs else []
-            return bool(jobs) and jobs[0]["status"] == "running"
+            if not jobs or jobs[0]["status"] != "running":
+                return False
+            build = (await api.get(f"/api/v1.1/project/github/acme/app/{jobs[0]['job_number']}")).json()
+            return bool(build["steps"])
 
-        await wait_for(running, what="the job to start")
+        await wait_for(step_running, what="the job's first step to start")
         runner.cancel()  # the agent dies without a word: no events, no heartbeats
         with contextlib.suppress(asyncio.CancelledError):
             await runner
@@ -156,3 +159,40 @@ async def test_unknown_agent_and_bad_agent_token_are_refused(server: InProcessSe
         assert unknown.status_code == 409 and "not registered" in unknown.json()["message"]
         invalid = await http.post("/register", json={"name": ""}, headers=headers)
         assert invalid.status_code == 400 and "name" in invalid.json()["message"]
+
+
+class _HangingExecutor:
+    """An executor whose environment never comes up: the agent dies before any step runs."""
+
+    name = "machine"
+
+    @contextlib.asynccontextmanager
+    async def prepare(self, spec: Any) -> AsyncIterator[Any]:
+        await asyncio.sleep(3600)
+        yield None
+
+
+async def test_a_task_lost_before_it_ran_anything_is_retried_on_another_agent(
+    server: InProcessServer, tmp_path: Path
+) -> None:
+    config = "version: 2.1\njobs:\n  build:\n    machine: true\n    steps: [{run: build}]\n"
+    async with server.api() as api:
+        doomed = AgentLoop(
+            AgentConfig(server.url, server.agent_token, tmp_path / "a", name="doomed", claim_wait_s=5),
+            executors={"machine": _HangingExecutor()},  # type: ignore[dict-item]
+        )
+        runner = asyncio.create_task(doomed.run())
+        pipeline = await follow(api, tmp_path, config)
+
+        async def claimed() -> bool:
+            wfs = (await api.get(f"/api/v2/pipeline/{pipeline['id']}/workflow")).json()["items"]
+            jobs = (await api.get(f"/api/v2/workflow/{wfs[0]['id']}/job")).json()["items"] if wfs else []
+            return bool(jobs) and jobs[0]["status"] == "running"
+
+        await wait_for(claimed, what="the doomed agent to claim the job")
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner
+        async with fake_agent(server, tmp_path):
+            status, jobs = await finished_jobs(api, pipeline["id"])
+    assert status == "success" and jobs["build"]["status"] == "success"

@@ -189,6 +189,11 @@ class AgentService:
                 agent.state = "down"
                 for task in await task_q.running_tasks_of_agent(session, agent.id):
                     msg = f"agent {agent.name} stopped reporting for {self._lost_after.total_seconds():.0f}s"
+                    if task.retries == 0 and not await task_q.steps_of(session, task.id):
+                        # Nothing ran yet: give it once more to another agent, as CircleCI retries.
+                        await self._conductor.requeue_task(session, task, msg)
+                        queued += 1
+                        continue
                     result = await self._conductor.task_finished(session, task, JobStatus.INFRASTRUCTURE_FAIL, msg)
                     queued += result.queued_tasks
                 log.warning("agent %s (%s) is down: no heartbeat", agent.name, agent.id)

@@ -257,6 +257,21 @@ class Conductor:
             result.queued_tasks += (await self.release_serial_group(session, job)).queued_tasks
         return result
 
+    async def requeue_task(self, session: AsyncSession, task: Task, reason: str) -> None:
+        """Put a task whose agent was lost before it ran anything back in the queue, once."""
+        task.status = JobStatus.QUEUED
+        task.agent_id = None
+        task.started_at = None
+        task.last_event_seq = 0
+        task.retries += 1
+        task.message = f"retried: {reason}"
+        task.queued_at = utcnow()
+        job = await pipeline_q.job_by_id(session, task.job_id)
+        assert job is not None
+        others = [t for t in await task_q.tasks_of_job(session, job.id) if t.id != task.id]
+        if job.status == JobStatus.RUNNING and not any(t.status == JobStatus.RUNNING for t in others):
+            job.status = JobStatus.QUEUED
+
     async def task_started(self, session: AsyncSession, task: Task) -> None:
         job = await pipeline_q.job_by_id(session, task.job_id)
         assert job is not None

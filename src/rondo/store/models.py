@@ -186,6 +186,7 @@ class Task(Base):
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
     last_event_seq: Mapped[int] = mapped_column(Integer, default=0)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    retries: Mapped[int] = mapped_column(Integer, default=0)  # times requeued after its agent was lost
     message: Mapped[str | None] = mapped_column(Text)
     queued_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
