@@ -49,6 +49,10 @@ jobs:
           command: |
             cg=/sys/fs/cgroup
             echo "cpu quota $(cat $cg/cpu/cpu.cfs_quota_us) memory $(cat $cg/memory/memory.limit_in_bytes)"
+      - run:
+          name: The in-job circleci command
+          command: circleci tests glob "*.md" | circleci tests split && circleci-agent step halt
+      - run: {name: Never runs after a halt, command: exit 1}
   slow:
     docker: [{image: cimg/base:stable}]
     steps:
@@ -96,7 +100,9 @@ def test_docker_job_with_a_service_container(server: RondoServer, tmp_path: Path
         assert "# app in docker" in output['cat README.md && echo "$GREETING" && test -z "$ONLY_FOR_THE_ENTRYPOINT"']
         assert "hello from a container" in "".join(output.values())
         assert "redis says +PONG" in output["The service answers on localhost"]
+        assert output["The in-job circleci command"].split() == ["README.md"]
         assert "cpu quota 100000 memory 2147483648" in output["Limits of the small resource class"]
+        assert "Never runs after a halt" not in output, "step halt ended the job early, successful"
         details = api.get(f"/api/v2/project/gh/acme/app/job/{build['job_number']}").json()
         assert details["executor"] == {"resource_class": "small", "type": "docker"}
 

@@ -65,6 +65,8 @@ async def run_task(spec: TaskSpec, executor: Executor, reporter: EventReporter, 
                     new = _JOB_STATUS.get(outcome.status, JobStatus.FAILED)
                     if status == JobStatus.SUCCESS or new != JobStatus.FAILED:
                         status, message = new, outcome.message or message
+                if outcome.status == StepStatus.SUCCESS and await env.halted():
+                    break  # `circleci-agent step halt`: the job ends here, as it stands
     except ExecutorError as exc:
         log.warning("task %s: %s", spec.id, exc)
         status, message = JobStatus.INFRASTRUCTURE_FAIL, str(exc)

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from rondo.domain.agent_protocol import StepSpec, TaskSpec
@@ -35,6 +36,16 @@ class TaskEnvironment(Protocol):
     async def run_step(
         self, step: StepSpec, on_output: OutputCallback, cancel: asyncio.Event, limits: StepLimits
     ) -> StepOutcome: ...
+
+    async def halted(self) -> bool:
+        """Whether a step ran `circleci-agent step halt`: the job ends now, successful."""
+        ...
+
+
+def job_cli_script() -> bytes:
+    """The in-job `circleci` command (rondo.agent.job_cli) as an executable python3 script."""
+    source = Path(__file__).resolve().parents[1] / "job_cli.py"
+    return b"#!/usr/bin/env python3\n" + source.read_bytes()
 
 
 class Executor(Protocol):

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rondo.agent.executors.base import ExecutorError, OutputCallback, StepLimits, StepOutcome
+from rondo.agent.executors.base import ExecutorError, OutputCallback, StepLimits, StepOutcome, job_cli_script
 from rondo.domain.agent_protocol import (
     BuiltinStepSpec,
     CheckoutStepSpec,
@@ -114,6 +114,7 @@ class DockerTaskEnvironment:
         self.home = "/root"
         self.working_directory = spec.working_directory
         self.shell = "/bin/bash -eo pipefail"
+        self.path = "/usr/local/bin:/usr/bin:/bin"
 
     async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await asyncio.to_thread(fn, *args, **kwargs)
@@ -136,14 +137,25 @@ class DockerTaskEnvironment:
         for image in images[1:]:
             await self._start(image, primary=False, network_mode=f"container:{self.primary.id}", cpus=cpus,
                               memory_mb=memory_mb)  # fmt: skip
-        probe = await self._output(["/bin/sh", "-c", 'echo "$HOME"; test -x /bin/bash && echo bash || echo sh'])
-        lines = probe.decode(errors="replace").split()
-        if lines:
-            self.home = lines[0] if lines[0].startswith("/") else "/root"
-        if lines[-1:] == ["sh"]:
+        probe = await self._output(
+            ["/bin/sh", "-c", 'echo "$HOME"; echo "$PATH"; test -x /bin/bash && echo bash || echo sh']
+        )
+        lines = probe.decode(errors="replace").split("\n")
+        if lines and lines[0].startswith("/"):
+            self.home = lines[0]
+        self.path = lines[1] if len(lines) > 1 and lines[1] else "/usr/local/bin:/usr/bin:/bin"
+        if "sh" in lines[2:3]:
             self.shell = "/bin/sh -eo pipefail"
         self.working_directory = self._expand(self._spec.working_directory)
-        await self._output(["/bin/sh", "-c", f"mkdir -p {shlex.quote(self.working_directory)} {STEP_DIR}"])
+        await self._output(["/bin/sh", "-c", f"mkdir -p {shlex.quote(self.working_directory)} {STEP_DIR}/bin"])
+        script = job_cli_script()
+        await self._call(
+            self.primary.put_archive, f"{STEP_DIR}/bin", _tar_of({"circleci": script, "circleci-agent": script})
+        )
+
+    async def halted(self) -> bool:
+        answer = await self._output(["/bin/sh", "-c", f"test -f {STEP_DIR}/halt && echo halt"])
+        return b"halt" in answer
 
     async def _ensure_image(self, image: str, spec: DockerImageSpec) -> None:
         import docker.errors
@@ -248,7 +260,13 @@ class DockerTaskEnvironment:
         body = step.command if step.command.endswith("\n") else step.command + "\n"
         await self._call(self.primary.put_archive, STEP_DIR, _tar_of({f"step-{n}.sh": body.encode()}))
         cwd = self._expand(step.working_directory) if step.working_directory else self.working_directory
-        env = {**self._spec.environment, **step.environment, "CIRCLE_WORKING_DIRECTORY": self.working_directory}
+        env = {
+            "PATH": f"{STEP_DIR}/bin:{self.path}",
+            **self._spec.environment,
+            **step.environment,
+            "CIRCLE_WORKING_DIRECTORY": self.working_directory,
+            "RONDO_HALT_FILE": f"{STEP_DIR}/halt",
+        }
         pgid_file = f"{STEP_DIR}/step-{n}.pgid"
         env["RONDO_STEP_PGID_FILE"] = pgid_file
         # An image's `environment` is for its entrypoint, not the job's steps (CONFIG-SPEC §5.2).

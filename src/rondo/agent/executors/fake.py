@@ -19,6 +19,9 @@ class FakeTaskEnvironment:
     def __init__(self, spec: TaskSpec) -> None:
         self._spec = spec
 
+    async def halted(self) -> bool:
+        return False
+
     async def run_step(
         self, step: StepSpec, on_output: OutputCallback, cancel: asyncio.Event, limits: StepLimits
     ) -> StepOutcome:

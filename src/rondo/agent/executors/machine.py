@@ -16,7 +16,7 @@ import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from rondo.agent.executors.base import ExecutorError, OutputCallback, StepLimits, StepOutcome
+from rondo.agent.executors.base import ExecutorError, OutputCallback, StepLimits, StepOutcome, job_cli_script
 from rondo.domain.agent_protocol import BuiltinStepSpec, CheckoutStepSpec, RunStepSpec, StepSpec, TaskSpec
 from rondo.domain.status import StepStatus
 
@@ -62,12 +62,24 @@ class MachineTaskEnvironment:
         self.working_directory = _expand(spec.working_directory, self.home, self.home)
         self.env = {**_base_environment(self.home), **spec.environment}
         self.env["CIRCLE_WORKING_DIRECTORY"] = str(self.working_directory)
+        self.bin = root / "bin"
+        self.halt_file = root / "halt"
+        self.env["PATH"] = f"{self.bin}:{self.env['PATH']}"
+        self.env["RONDO_HALT_FILE"] = str(self.halt_file)
         self._background: list[asyncio.subprocess.Process] = []
         self._scripts = 0
 
     def setup(self) -> None:
         self.home.mkdir(parents=True, mode=0o700)
         self.working_directory.mkdir(parents=True, exist_ok=True)
+        self.bin.mkdir(parents=True, exist_ok=True)
+        script = job_cli_script()
+        for name in ("circleci", "circleci-agent"):
+            (self.bin / name).write_bytes(script)
+            (self.bin / name).chmod(0o755)
+
+    async def halted(self) -> bool:
+        return self.halt_file.exists()
 
     async def teardown(self) -> None:
         for proc in self._background:
