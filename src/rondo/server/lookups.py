@@ -14,12 +14,19 @@ from rondo.store import pipelines as pipeline_q
 from rondo.store import projects as project_q
 from rondo.store.models import Job, Pipeline, Project, Workflow
 
+MAX_NUMBER = 2**31 - 1  # pipeline, job and step numbers are 32-bit integer columns
+
 
 def parse_slug(vcs: str, org: str, repo: str) -> ProjectSlug:
     try:
         return ProjectSlug.parse(f"{vcs}/{org}/{repo}")
     except SlugError as exc:
         raise ApiError(400, str(exc)) from None
+
+
+def query_flag(value: str | None) -> bool:
+    """A boolean query parameter as clients send it: `true`, `True` (pycircleci), `1`."""
+    return (value or "").strip().lower() in ("true", "1", "yes")
 
 
 def parse_uuid(value: str, what: str) -> uuid.UUID:

@@ -98,7 +98,7 @@ async def numbered_jobs(
     if statuses is not None:
         stmt = stmt.where(Job.status.in_(list(statuses)))
     result = await session.execute(stmt.offset(offset).limit(limit))
-    return [(job, wf, pipe, proj) for job, wf, pipe, proj in result.tuples()]
+    return [(job, wf, pipe, proj) for job, wf, pipe, proj in result]
 
 
 async def previous_numbered_job(
@@ -180,7 +180,7 @@ async def pipelines_of_projects(
             or_(Pipeline.created_at < created, and_(Pipeline.created_at == created, Pipeline.id < pipeline_id))
         )
     stmt = stmt.order_by(Pipeline.created_at.desc(), Pipeline.id.desc()).limit(limit)
-    return [(pipe, proj) for pipe, proj in (await session.execute(stmt)).tuples()]
+    return [(pipe, proj) for pipe, proj in await session.execute(stmt)]
 
 
 async def serial_group_jobs(
