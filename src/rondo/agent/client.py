@@ -40,6 +40,11 @@ class AgentClient:
             headers={"Authorization": f"Bearer {token}"},
             timeout=timeout_s,
         )
+        self._give_up = False
+
+    def give_up(self) -> None:
+        """Stop retrying: the server is gone for good (the built-in agent's server exited)."""
+        self._give_up = True
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -55,6 +60,8 @@ class AgentClient:
                     kwargs["timeout"] = timeout_s
                 response = await self._http.post(path, **kwargs)
             except httpx2.TransportError as exc:
+                if self._give_up:
+                    raise AgentError(f"{path}: the server is gone ({exc})") from exc
                 log.warning("agent: %s failed (%s); retrying in %.1fs", path, exc, delay)
             else:
                 if response.status_code < 500:
@@ -63,6 +70,8 @@ class AgentClient:
                     if response.status_code >= 400:
                         raise AgentError(f"{path}: {response.status_code} {_message(response)}")
                     return response
+                if self._give_up:
+                    raise AgentError(f"{path}: {response.status_code} and the server is going away")
                 log.warning("agent: %s answered %d; retrying in %.1fs", path, response.status_code, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, MAX_BACKOFF_S)

@@ -161,6 +161,7 @@ class AgentLoop:
             if os.getppid() != self._config.parent_pid:
                 break
         log.warning("agent %s: the server process is gone; canceling %d tasks", self._config.name, len(self._running))
+        self._client.give_up()  # a dead server never answers: reports fail fast instead of retrying forever
         for cancel in self._running.values():
             cancel.set()
         self.request_drain()
