@@ -41,10 +41,13 @@ from rondo.domain.status import StepStatus
 log = logging.getLogger(__name__)
 
 KILL_GRACE_S = 5.0
+INLINE_SCRIPT_BYTES = 64 * 1024  # scripts below this travel in the exec's environment
 STEP_DIR = "/tmp/.rondo"
 KEEP_ALIVE = ["/bin/sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"]
 # Runs the step's shell in its own process group (setsid) and records it, so it can be killed whole.
 STEP_WRAPPER = (
+    'mkdir -p "$RONDO_CWD" && cd "$RONDO_CWD" || exit 1; unset RONDO_CWD; '
+    'if [ -n "${RONDO_SCRIPT+x}" ]; then printf "%s" "$RONDO_SCRIPT" > "$RONDO_SCRIPT_FILE"; unset RONDO_SCRIPT; fi; '
     'for v in $RONDO_UNSET; do unset "$v"; done; unset RONDO_UNSET; '
     'if command -v setsid >/dev/null 2>&1; then setsid "$@" & else "$@" & fi; '
     'echo $! > "$RONDO_STEP_PGID_FILE"; wait $!'
@@ -138,7 +141,11 @@ class DockerTaskEnvironment:
             await self._start(image, primary=False, network_mode=f"container:{self.primary.id}", cpus=cpus,
                               memory_mb=memory_mb)  # fmt: skip
         probe = await self._output(
-            ["/bin/sh", "-c", 'echo "$HOME"; echo "$PATH"; test -x /bin/bash && echo bash || echo sh']
+            [
+                "/bin/sh",
+                "-c",
+                f'mkdir -p {STEP_DIR}/bin; echo "$HOME"; echo "$PATH"; test -x /bin/bash && echo bash || echo sh',
+            ]
         )
         lines = probe.decode(errors="replace").split("\n")
         if lines and lines[0].startswith("/"):
@@ -147,7 +154,6 @@ class DockerTaskEnvironment:
         if "sh" in lines[2:3]:
             self.shell = "/bin/sh -eo pipefail"
         self.working_directory = self._expand(self._spec.working_directory)
-        await self._output(["/bin/sh", "-c", f"mkdir -p {shlex.quote(self.working_directory)} {STEP_DIR}/bin"])
         script = job_cli_script()
         await self._call(
             self.primary.put_archive, f"{STEP_DIR}/bin", _tar_of({"circleci": script, "circleci-agent": script})
@@ -258,7 +264,9 @@ class DockerTaskEnvironment:
         n = self._steps
         script = f"{STEP_DIR}/step-{n}.sh"
         body = step.command if step.command.endswith("\n") else step.command + "\n"
-        await self._call(self.primary.put_archive, STEP_DIR, _tar_of({f"step-{n}.sh": body.encode()}))
+        inline = len(body.encode()) < INLINE_SCRIPT_BYTES  # one round trip fewer than copying it in
+        if not inline:
+            await self._call(self.primary.put_archive, STEP_DIR, _tar_of({f"step-{n}.sh": body.encode()}))
         cwd = self._expand(step.working_directory) if step.working_directory else self.working_directory
         env = {
             "PATH": f"{STEP_DIR}/bin:{self.path}",
@@ -272,9 +280,12 @@ class DockerTaskEnvironment:
         # An image's `environment` is for its entrypoint, not the job's steps (CONFIG-SPEC §5.2).
         image_only = [k for k in self._spec.executor.docker[0].environment if k not in env]
         env["RONDO_UNSET"] = " ".join(image_only)
+        env["RONDO_CWD"] = cwd
+        env["RONDO_SCRIPT_FILE"] = script
+        if inline:
+            env["RONDO_SCRIPT"] = body
         argv = ["/bin/sh", "-c", STEP_WRAPPER, "sh", *shlex.split(step.shell or self.shell), script]
-        await self._output(["/bin/sh", "-c", f"mkdir -p {shlex.quote(cwd)}"])
-        exec_id = await self._call(self._api.exec_create, self.primary.id, argv, environment=env, workdir=cwd)
+        exec_id = await self._call(self._api.exec_create, self.primary.id, argv, environment=env)
         if step.background:
             await self._call(self._api.exec_start, exec_id["Id"], detach=True)
             on_output(b"started in the background\n")
