@@ -251,21 +251,24 @@ def check_v2_reads(api: httpx2.Client, run: dict[str, Any], head: str) -> None:
     assert set(project) == PROJECT_KEYS and project["slug"] == "gh/acme/app"
     assert project["vcs_info"]["default_branch"] == BRANCH and project["vcs_info"]["provider"] == "GitHub"
 
-    schema = get(api, "/api/v2/openapi.json")["paths"]
-    for path in (
-        "/api/v2/pipeline",
-        "/api/v2/pipeline/{pipeline_id}/config",
-        "/api/v2/pipeline/{pipeline_id}/values",
-        "/api/v2/project/{vcs}/{org}/{repo}/pipeline/mine",
-        "/api/v2/project/{vcs}/{org}/{repo}/{job_number}/artifacts",
-        "/api/v2/project/{vcs}/{org}/{repo}/{job_number}/tests",
-        "/api/v1.1/me",
-        "/api/v1.1/projects",
-        "/api/v1.1/recent-builds",
-        "/api/v1.1/project/{vcs}/{org}/{repo}/tree/{branch}",
-        "/api/v1.1/project/{vcs}/{org}/{repo}/{number}/artifacts",
+    # Paths are relative to each version's server URL, as CircleCI's spec has them (the CLI probes them).
+    v2 = get(api, "/api/v2/openapi.json")
+    v1 = get(api, "/api/v1.1/openapi.json")
+    assert v2["servers"] == [{"url": "/api/v2"}] and v1["servers"] == [{"url": "/api/v1.1"}]
+    for schema, path in (
+        (v2, "/pipeline"),
+        (v2, "/pipeline/{pipeline_id}/config"),
+        (v2, "/pipeline/{pipeline_id}/values"),
+        (v2, "/project/{vcs}/{org}/{repo}/pipeline/mine"),
+        (v2, "/project/{vcs}/{org}/{repo}/{job_number}/artifacts"),
+        (v2, "/project/{vcs}/{org}/{repo}/{job_number}/tests"),
+        (v1, "/me"),
+        (v1, "/projects"),
+        (v1, "/recent-builds"),
+        (v1, "/project/{vcs}/{org}/{repo}/tree/{branch}"),
+        (v1, "/project/{vcs}/{org}/{repo}/{number}/artifacts"),
     ):
-        assert "get" in schema.get(path, {}), path
+        assert "get" in schema["paths"].get(path, {}), path
 
 
 def check_v2_pages(api: httpx2.Client) -> None:

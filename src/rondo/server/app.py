@@ -8,8 +8,10 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.middleware.sessions import SessionMiddleware
 
@@ -112,6 +114,29 @@ def build_services(settings: Settings) -> Services:
     )
 
 
+V2_PREFIX = "/api/v2"
+
+
+V1_PREFIX = "/api/v1.1"
+
+
+def api_openapi(app: FastAPI, prefix: str) -> dict[str, Any]:
+    """One API version's OpenAPI description as CircleCI serves it: paths relative to its server URL.
+
+    The CircleCI CLI looks for `paths["/context"]` in /api/v2/openapi.json to decide whether a
+    server has the REST API.
+    """
+    full = get_openapi(title=app.title, version=app.version, routes=app.routes)
+    paths = {p[len(prefix) :]: item for p, item in full.get("paths", {}).items() if p.startswith(prefix + "/")}
+    return {**full, "servers": [{"url": prefix}], "paths": paths}
+
+
+def v2_openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema is None:
+        app.openapi_schema = api_openapi(app, V2_PREFIX)
+    return app.openapi_schema
+
+
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
     """Build the ASGI app. The database must already be upgraded (`rondo db upgrade` does it)."""
     svc = services or build_services(settings or Settings())
@@ -143,6 +168,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         lifespan=lifespan,
     )
     app.state.services = svc
+    app.openapi = lambda: v2_openapi(app)  # type: ignore[method-assign]
     app.add_middleware(
         SessionMiddleware, secret_key=svc.server_key.decode(), same_site="lax", session_cookie="rondo_session"
     )
@@ -151,6 +177,14 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     @app.exception_handler(SignInRequired)
     async def _sign_in(request: Request, _: SignInRequired) -> Response:
         return RedirectResponse("/login", status_code=303)
+
+    v1_schema: dict[str, Any] = {}
+
+    @app.get(V1_PREFIX + "/openapi.json", include_in_schema=False)
+    async def v1_openapi() -> JSONResponse:
+        if not v1_schema:
+            v1_schema.update(api_openapi(app, V1_PREFIX))
+        return JSONResponse(v1_schema)
 
     @app.get("/status", tags=["ops"])
     async def status() -> JSONResponse:
