@@ -32,6 +32,7 @@ from rondo.objects import LocalObjectStore
 from rondo.ops.health import health
 from rondo.secrets.server_key import load_or_create_server_key
 from rondo.server.agent_api.routes import router as agent_router
+from rondo.server.api_v1.actions import router as v1_actions_router
 from rondo.server.api_v1.builds import router as v1_builds_router
 from rondo.server.api_v1.me import router as v1_me_router
 from rondo.server.api_v1.projects import router as v1_projects_router
@@ -206,6 +207,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         compile_router,
         v1_me_router,
         v1_projects_router,
+        v1_actions_router,
         v1_recent_builds_router,  # before builds: `/tree/<branch>` may look like `/<number>/artifacts`
         v1_builds_router,
         git_hook_router,
