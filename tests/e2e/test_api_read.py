@@ -321,6 +321,8 @@ def check_pycircleci(rondo: RondoServer, run: dict[str, Any]) -> None:
     rebuilt, failed = run["bad"]["build"]["job_number"], run["bad"]["test"]["job_number"]
     assert c.get_user_info()["login"] == "admin"  # v1.1
     assert c.get_user_info(api_version="v2")["login"] == "admin"
+    (org,) = c.get_user_collaborations()  # GET /api/v2/me/collaborations
+    assert (org["slug"], org["vcs-type"], org["name"]) == ("gh/acme", "github", "acme")
     assert [p["reponame"] for p in c.get_projects()] == ["app"]
     summary = c.get_project_build_summary("acme", "app", limit=10, status_filter="successful", branch=BRANCH)
     assert [b["build_num"] for b in summary] == [rebuilt, test, build]

@@ -69,3 +69,7 @@ async def save_refs(session: AsyncSession, project_id: uuid.UUID, refs: dict[str
     await session.execute(delete(ProjectRef).where(ProjectRef.project_id == project_id))
     now = utcnow()
     session.add_all(ProjectRef(project_id=project_id, ref=r, sha=s, updated_at=now) for r, s in refs.items())
+
+
+async def all_organizations(session: AsyncSession) -> list[Organization]:
+    return list((await session.execute(select(Organization).order_by(Organization.slug))).scalars())
