@@ -69,6 +69,7 @@ class GitRepository:
         self.url = url
         digest = hashlib.sha256(url.encode()).hexdigest()[:32]
         self.mirror = mirror_root / f"{digest}.git"
+        self._known: set[str] = set()  # commits seen in the mirror; commits never change, so no re-checks
 
     async def _run(self, *args: str, cwd: Path | None = None) -> bytes:
         code, out, err = await _git(*args, cwd=cwd)
@@ -112,9 +113,15 @@ class GitRepository:
             )  # fmt: skip
 
     async def _has(self, revision: str) -> bool:
+        if revision in self._known:
+            return True
         if not (self.mirror / "HEAD").exists():
             return False
         code, _, _ = await _git("cat-file", "-e", f"{revision}^{{commit}}", cwd=self.mirror)
+        if code == 0 and _SHA.match(revision):
+            if len(self._known) > 10_000:
+                self._known.clear()
+            self._known.add(revision)
         return code == 0
 
     async def _ensure(self, revision: str) -> None:
