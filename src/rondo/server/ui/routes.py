@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hmac
+import secrets
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +14,7 @@ from fastapi.templating import Jinja2Templates
 
 from rondo.domain.status import FINAL_JOB_STATUSES, JobStatus
 from rondo.engine.queue_reasons import why_waiting
+from rondo.engine.workflow_actions import ActionError
 from rondo.server import lookups
 from rondo.server.auth import SESSION_TOKEN_KEY, token_from_request
 from rondo.server.errors import ApiError
@@ -34,6 +38,25 @@ async def page_user(request: Request, svc: Services = Depends(services)) -> User
     if user is None:
         raise SignInRequired()
     return user
+
+
+CSRF_KEY = "csrf"
+
+
+def csrf_token(request: Request) -> str:
+    """The session's CSRF token, made on first use; every form that changes something carries it."""
+    token = request.session.get(CSRF_KEY)
+    if not isinstance(token, str):
+        token = request.session[CSRF_KEY] = secrets.token_urlsafe(32)
+    return token
+
+
+def check_csrf(request: Request, sent: str) -> None:
+    expected = request.session.get(CSRF_KEY)
+    if request.headers.get("sec-fetch-site") == "cross-site" or not isinstance(expected, str):
+        raise ApiError(403, "This form did not come from Rondo's own pages.")
+    if not hmac.compare_digest(expected, sent):
+        raise ApiError(403, "This form is out of date; reload the page and try again.")
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -82,8 +105,46 @@ async def pipeline_page(
     return templates.TemplateResponse(
         request,
         "pipeline.html",
-        {"user": user, "pipeline": pipeline, "project": project, "workflows": workflows},
+        {
+            "user": user,
+            "pipeline": pipeline,
+            "project": project,
+            "workflows": workflows,
+            "csrf": csrf_token(request),
+            "final": {s.value for s in FINAL_JOB_STATUSES},
+        },
     )
+
+
+@router.post("/pipelines/{pipeline_id}/workflows/{workflow_id}/{action}")
+async def workflow_action(
+    request: Request,
+    pipeline_id: str,
+    workflow_id: str,
+    action: str,
+    csrf: str = Form(...),
+    job_id: str = Form(""),
+    mode: str = Form("start"),
+    user: User = Depends(page_user),
+    svc: Services = Depends(services),
+) -> Response:
+    """Approve a hold, cancel a workflow, or rerun it (from the start or from failed), from its page."""
+    check_csrf(request, csrf)
+    try:
+        wf_id = uuid.UUID(workflow_id)
+        if action == "approve":
+            await svc.workflow_actions.approve(wf_id, uuid.UUID(job_id), user.login)
+        elif action == "cancel":
+            await svc.workflow_actions.cancel_workflow(wf_id, user.login)
+        elif action == "rerun":
+            await svc.workflow_actions.rerun(wf_id, actor=user.login, from_failed=mode == "failed")
+        else:
+            raise ApiError(404, f"no action {action}")
+    except ValueError:
+        raise ApiError(404, "Workflow not found") from None
+    except ActionError as exc:
+        raise ApiError(exc.status, exc.message) from None
+    return RedirectResponse(f"/pipelines/{pipeline_id}", status_code=303)
 
 
 @router.get("/{vcs}/{org}/{repo}/{number}", response_class=HTMLResponse)
