@@ -21,16 +21,28 @@ router = APIRouter(prefix="/api/v2", tags=["Pipeline"])
 PAGE_SIZE = 20
 
 
+def check_parameter_limits(parameters: dict[str, int | str | bool]) -> None:
+    """CircleCI's limits on pipeline parameters: 100 entries, names of 128 and values of 512 characters."""
+    if len(parameters) > 100:
+        raise ValueError("at most 100 pipeline parameters")
+    for key, value in parameters.items():
+        if len(key) > 128:
+            raise ValueError(f"parameter name '{key[:40]}…' is longer than 128 characters")
+        if isinstance(value, str) and len(value) > 512:
+            raise ValueError(f"the value of parameter '{key}' is longer than 512 characters")
+
+
 class TriggerRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     branch: str | None = Field(None, max_length=255)
     tag: str | None = Field(None, max_length=255)
-    parameters: dict[str, Any] = Field(default_factory=dict)
+    parameters: dict[str, int | str | bool] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _branch_or_tag(self) -> TriggerRequest:
         if self.branch and self.tag:
             raise ValueError("give a branch or a tag, not both")
+        check_parameter_limits(self.parameters)
         return self
 
 
@@ -42,13 +54,7 @@ class ContinueRequest(BaseModel):
 
     @model_validator(mode="after")
     def _limits(self) -> ContinueRequest:
-        if len(self.parameters) > 100:
-            raise ValueError("at most 100 pipeline parameters")
-        for key, value in self.parameters.items():
-            if len(key) > 128:
-                raise ValueError(f"parameter name '{key[:40]}…' is longer than 128 characters")
-            if isinstance(value, str) and len(value) > 512:
-                raise ValueError(f"the value of parameter '{key}' is longer than 512 characters")
+        check_parameter_limits(self.parameters)
         return self
 
 
