@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx2
+import pytest
 
 from tests.engine.harness import InProcessServer, wait_for
 from tests.engine.test_engine_with_fake_agent import FINAL, fake_agent, follow, server  # noqa: F401
@@ -228,3 +231,30 @@ workflows:
         assert (await workflow_in(api, wf2["id"], FINAL))["status"] == "success"
         one, two = (await jobs(api, wf1["id"]))["deploy"], (await jobs(api, wf2["id"]))["deploy"]
         assert two["started_at"] >= one["stopped_at"], "the second deploy started after the first ended"
+
+
+@pytest.fixture
+def slow_heartbeats(tmp_path: Path, database_url: str) -> Iterator[InProcessServer]:
+    with InProcessServer(tmp_path / "data", database_url, heartbeat_interval_s=30.0) as srv:
+        yield srv
+
+
+async def test_cancel_is_pushed_to_the_agent_not_waited_for(slow_heartbeats: InProcessServer, tmp_path: Path) -> None:
+    # Heartbeats every 30 s: only the heartbeat long-poll answering at once can stop the step in time.
+    async with slow_heartbeats.api() as api, fake_agent(slow_heartbeats, tmp_path):
+        pipeline = await follow(api, tmp_path, SLOW)
+        (wf,) = await workflows(api, pipeline["id"])
+
+        async def running() -> dict[str, Any] | None:
+            slow = (await jobs(api, wf["id"]))["slow"]
+            return slow if slow["status"] == "running" else None
+
+        await wait_for(running, what="the slow job to run")
+        await asyncio.sleep(1.0)  # the agent's heartbeat long-poll is now waiting
+        assert (await api.post(f"/api/v2/workflow/{wf['id']}/cancel")).status_code == 202
+
+        async def canceled() -> dict[str, Any] | None:
+            found = (await api.get(f"/api/v2/workflow/{wf['id']}")).json()
+            return found if found["status"] == "canceled" else None
+
+        await wait_for(canceled, limit_s=10, what="the cancel to reach the agent long before a 30 s heartbeat")

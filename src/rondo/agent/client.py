@@ -86,7 +86,8 @@ class AgentClient:
         return TaskSpec.model_validate(response.json())
 
     async def heartbeat(self, req: HeartbeatRequest) -> HeartbeatResponse:
-        return HeartbeatResponse.model_validate((await self._post("/heartbeat", req)).json())
+        response = await self._post("/heartbeat", req, timeout_s=req.wait_s + 15)
+        return HeartbeatResponse.model_validate(response.json())
 
     async def send_events(self, task_id: str, batch: EventBatch) -> EventBatchResult:
         return EventBatchResult.model_validate((await self._post(f"/tasks/{task_id}/events", batch)).json())

@@ -139,7 +139,9 @@ class AgentLoop:
         log.info("agent: running %s #%d (%s, task %s)", spec.job_name, spec.job_number, spec.project_slug, spec.id)
         try:
             executor = self._executors.get(spec.executor.type)
-            async with EventReporter(self._client, spec.id, self._agent_id, cancel) as reporter:
+            async with EventReporter(
+                self._client, spec.id, self._agent_id, cancel, secrets=spec.secret_values
+            ) as reporter:
                 if executor is None:
                     message = f"this agent has no {spec.executor.type} executor"
                     await reporter.task_finished(JobStatus.INFRASTRUCTURE_FAIL, message)
@@ -167,17 +169,24 @@ class AgentLoop:
         self.request_drain()
 
     async def _heartbeats(self) -> None:
+        # Each heartbeat is a long poll: it returns at once when one of our tasks is canceled, so
+        # a cancel reaches a running step within a moment; otherwise after one heartbeat interval.
         while True:
-            await asyncio.sleep(self._heartbeat_s)
             try:
                 response = await self._client.heartbeat(
-                    HeartbeatRequest(agent_id=self._agent_id, running=list(self._running))
+                    HeartbeatRequest(
+                        agent_id=self._agent_id,
+                        running=list(self._running),
+                        wait_s=self._heartbeat_s,
+                        drain_seen=self._drained_by_server,
+                    )
                 )
             except AgentConflict:
                 await self._register()
                 continue
             except AgentError as exc:
                 log.error("agent: heartbeat refused: %s", exc)
+                await asyncio.sleep(self._heartbeat_s)
                 continue
             for task_id in response.cancel:
                 if task_id in self._running:

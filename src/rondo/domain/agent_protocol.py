@@ -98,6 +98,8 @@ class TaskSpec(_Message):
     checkout: CheckoutSpec | None = None
     no_output_timeout_s: float = 600.0
     max_time_s: float = 5 * 3600.0
+    # Project and context variable values: the agent masks them in output (never stored with the task).
+    secret_values: list[str] = Field(default_factory=list)
 
 
 # ---- registration, claim, heartbeat -----------------------------------------------------------
@@ -131,6 +133,9 @@ class ClaimRequest(_Message):
 class HeartbeatRequest(_Message):
     agent_id: str
     running: list[str] = Field(default_factory=list)
+    # Long-poll: the server answers early when one of these tasks is canceled or the agent drained.
+    wait_s: float = Field(default=0.0, ge=0, le=60)
+    drain_seen: bool = False  # the drain state the agent knows; a change answers the long-poll at once
 
 
 class HeartbeatResponse(_Message):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -51,12 +52,14 @@ class AgentService:
         *,
         heartbeat_interval_s: float,
         lost_after_s: float,
+        control: Wakeup | None = None,
     ) -> None:
         self._db = db
         self._conductor = conductor
         self._output = output
         self._wakeup = wakeup
         self.heartbeat_interval_s = heartbeat_interval_s
+        self._control = control or Wakeup()  # cancels and drains wake heartbeat long-polls
         self._lost_after = timedelta(seconds=lost_after_s)
 
     async def overview(self) -> list[tuple[Agent, list[Task]]]:
@@ -76,6 +79,7 @@ class AgentService:
                 raise UnknownAgent(f"{len(live)} agents are called {ident}; use the agent's id")
             live[0].drain = drain
             agent = live[0]
+        self._control.notify()
         if not drain:
             self._wakeup.notify()  # its waiting claim looks again at once
         return agent
@@ -125,15 +129,27 @@ class AgentService:
                 return None
 
     async def heartbeat(self, req: HeartbeatRequest) -> HeartbeatResponse:
+        """The agent is alive; answer with cancels and drain, waiting up to `wait_s` for one to happen."""
         agent_id = uuid.UUID(req.agent_id)
-        async with self._db.session() as session:
-            agent = await agent_q.agent_by_id(session, agent_id)
-            if agent is None or agent.state == "down":
-                raise UnknownAgent(f"agent {agent_id} is not registered")
-            await agent_q.touch(session, agent_id)
-            running = await task_q.running_tasks_of_agent(session, agent_id)
-            cancel = [str(t.id) for t in running if t.cancel_requested]
-            return HeartbeatResponse(cancel=cancel, drain=agent.drain)
+        deadline = time.monotonic() + min(req.wait_s, self.heartbeat_interval_s)
+        touched = False
+        while True:
+            waiter = self._control.waiter()
+            async with self._db.session() as session:
+                agent = await agent_q.agent_by_id(session, agent_id)
+                if agent is None or agent.state == "down":
+                    raise UnknownAgent(f"agent {agent_id} is not registered")
+                if not touched:
+                    await agent_q.touch(session, agent_id)
+                    touched = True
+                running = await task_q.running_tasks_of_agent(session, agent_id)
+                cancel = [str(t.id) for t in running if t.cancel_requested]
+                drain = agent.drain
+            remaining = deadline - time.monotonic()
+            if cancel or drain != req.drain_seen or remaining <= 0 or self._control.closed:
+                return HeartbeatResponse(cancel=cancel, drain=drain)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waiter.wait(), remaining)
 
     async def apply_events(self, task_id: uuid.UUID, batch: EventBatch) -> EventBatchResult:
         """Apply one batch of an agent's events, once: a batch at or below the last applied seq is skipped."""

@@ -15,6 +15,13 @@ class Wakeup:
     def __init__(self) -> None:
         self._event = asyncio.Event()
         self.closed = False
+        self._followers: list[Wakeup] = []
+
+    def follower(self) -> Wakeup:
+        """Another wakeup for other events (e.g. cancels) that closes when this one closes."""
+        other = Wakeup()
+        self._followers.append(other)
+        return other
 
     def waiter(self) -> asyncio.Event:
         return self._event
@@ -27,3 +34,5 @@ class Wakeup:
         """The server is stopping: wake every waiter now so long polls end instead of holding shutdown."""
         self.closed = True
         self.notify()
+        for other in self._followers:
+            other.close()

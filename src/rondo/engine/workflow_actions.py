@@ -31,10 +31,11 @@ class ActionError(Exception):
 
 
 class WorkflowActions:
-    def __init__(self, db: Database, conductor: Conductor, wakeup: Wakeup) -> None:
+    def __init__(self, db: Database, conductor: Conductor, wakeup: Wakeup, control: Wakeup | None = None) -> None:
         self._db = db
         self._conductor = conductor
         self._wakeup = wakeup
+        self._control = control or Wakeup()  # tells agents' heartbeat long-polls about cancels
 
     async def _workflow(self, session: AsyncSession, workflow_id: uuid.UUID) -> Workflow:
         workflow = await pipeline_q.workflow_by_id(session, workflow_id)
@@ -79,6 +80,7 @@ class WorkflowActions:
             workflow.canceled_by = actor
             queued = await self._settle(session, workflow)
             queued += await self._release(session, canceled)
+        self._control.notify()
         self._notify(queued)
 
     async def cancel_job(self, job_id: uuid.UUID, actor: str) -> Job:
@@ -92,6 +94,7 @@ class WorkflowActions:
             workflow = await self._workflow(session, job.workflow_id)
             queued = await self._settle(session, workflow)
             queued += await self._release(session, [job])
+        self._control.notify()
         self._notify(queued)
         return job
 

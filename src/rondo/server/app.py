@@ -89,6 +89,7 @@ def build_services(settings: Settings) -> Services:
     )
     projects = ProjectService(db, repositories, pipelines)
     output = OutputService(db, objects)
+    control = wakeup.follower()  # cancels and drains, waking agents' heartbeat long-polls
     agents = AgentService(
         db,
         conductor,
@@ -96,6 +97,7 @@ def build_services(settings: Settings) -> Services:
         wakeup,
         heartbeat_interval_s=settings.heartbeat_interval_s,
         lost_after_s=settings.agent_lost_after_s,
+        control=control,
     )
     return Services(
         settings=settings,
@@ -109,7 +111,7 @@ def build_services(settings: Settings) -> Services:
         agents=agents,
         output=output,
         ref_watcher=RefWatcher(projects, settings.ref_poll_interval_s),
-        workflow_actions=WorkflowActions(db, conductor, wakeup),
+        workflow_actions=WorkflowActions(db, conductor, wakeup, control),
         orbs=orbs,
         schedules=ScheduleService(db, pipelines),
     )
