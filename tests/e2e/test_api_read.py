@@ -350,6 +350,19 @@ def check_pycircleci(rondo: RondoServer, run: dict[str, Any]) -> None:
     details = c.get_job_details("acme", "app", build)
     assert details["executor"] == {"resource_class": "small", "type": "machine"} and details["parallelism"] == 2
 
+    # Insights over the two pipelines on the branch: one success, one failure.
+    params = {"branch": BRANCH}
+    (summary,) = c.get_project_workflows_metrics("acme", "app", params=params)
+    assert summary["name"] == "main"
+    m = summary["metrics"]
+    assert (m["total_runs"], m["successful_runs"], m["failed_runs"], m["success_rate"]) == (2, 1, 1, 0.5)
+    runs = c.get_project_workflow_metrics("acme", "app", "main", params=params)
+    assert sorted(r["status"] for r in runs) == ["failed", "success"]
+    by_job = {
+        j["name"]: j["metrics"] for j in c.get_project_workflow_jobs_metrics("acme", "app", "main", params=params)
+    }
+    assert by_job["test"]["failed_runs"] == 1 and by_job["build"]["successful_runs"] == 2
+
 
 def test_read_api_as_clients_use_it(server: RondoServer, tmp_path: Path) -> None:  # noqa: F811
     repo = make_repo(tmp_path / "app", {".circleci/config.yml": CONFIG, "README.md": "# app\n"}, branch=BRANCH)

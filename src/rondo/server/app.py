@@ -40,6 +40,7 @@ from rondo.server.api_v1.recent_builds import router as v1_recent_builds_router
 from rondo.server.api_v2.agents import router as agents_router
 from rondo.server.api_v2.artifacts import router as artifacts_router
 from rondo.server.api_v2.compile import router as compile_router
+from rondo.server.api_v2.insights import router as insights_router
 from rondo.server.api_v2.me import router as me_router
 from rondo.server.api_v2.orbs import router as orbs_router
 from rondo.server.api_v2.pipeline_config import router as pipeline_config_router
@@ -207,6 +208,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         orbs_router,
         agents_router,
         compile_router,
+        insights_router,
         v1_me_router,
         v1_projects_router,
         v1_actions_router,

@@ -194,3 +194,18 @@ async def serial_group_jobs(
         .order_by(Job.created_at, Job.id)
     )
     return list((await session.execute(stmt)).scalars())
+
+
+async def workflow_runs(
+    session: AsyncSession, project_id: uuid.UUID, since: datetime, branch: str | None
+) -> list[tuple[Workflow, Pipeline]]:
+    """A project's workflows created since `since` (on one branch, or all when `branch` is None)."""
+    stmt = (
+        select(Workflow, Pipeline)
+        .join(Pipeline, Pipeline.id == Workflow.pipeline_id)
+        .where(Pipeline.project_id == project_id, Workflow.created_at >= since)
+        .order_by(Workflow.created_at)
+    )
+    if branch is not None:
+        stmt = stmt.where(Pipeline.branch == branch)
+    return [(w, p) for w, p in (await session.execute(stmt)).all()]
