@@ -140,7 +140,7 @@ class AgentLoop:
         try:
             executor = self._executors.get(spec.executor.type)
             async with EventReporter(
-                self._client, spec.id, self._agent_id, cancel, secrets=spec.secret_values
+                self._client, spec.id, self._agent_id, cancel
             ) as reporter:
                 if executor is None:
                     message = f"this agent has no {spec.executor.type} executor"
