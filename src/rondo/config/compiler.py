@@ -367,12 +367,17 @@ def _workflows(errors: _Errors, doc: Mapping[str, Any], jobs: Mapping[str, Job])
             entry = _invocation(errors, item, f"workflows.{name}.jobs[{i}]", jobs)
             if entry is not None:
                 entries.append(entry)
-        triggers = tuple(t for t in (body.get("triggers") or []) if isinstance(t, Mapping))
+        triggers = body.get("triggers") or []
+        bad = [triggers] if not isinstance(triggers, list) else [t for t in triggers if not isinstance(t, Mapping)]
+        if bad:
+            errors.at(f"`triggers` must be a list of `{{schedule: {{cron: …, filters: …}}}}` maps, got {_kind(bad[0])}",
+                      f"workflows.{name}.triggers")  # fmt: skip
+            triggers = []
         reruns = body.get("max_auto_reruns", 0)
         if isinstance(reruns, bool) or not isinstance(reruns, int) or not 0 <= reruns <= 5:
             errors.at("`max_auto_reruns` must be a whole number from 1 to 5", f"workflows.{name}.max_auto_reruns")
             reruns = 0
-        workflows.append(Workflow(str(name), tuple(entries), triggers, reruns))
+        workflows.append(Workflow(str(name), tuple(entries), tuple(triggers), reruns))
     return tuple(workflows)
 
 

@@ -13,9 +13,11 @@ from typing import Any
 
 from rondo.config import expressions
 from rondo.config.interpolation import truthy
+from rondo.config.yaml_source import expanded_size
 
 OPERATORS = ("and", "or", "not", "equal", "matches")
 MAX_DEPTH = 100
+MAX_PARTS = 1000  # real statements have a few dozen; a command may evaluate its statement thousands of times
 
 
 class LogicError(Exception):
@@ -42,6 +44,8 @@ def evaluate(statement: Any, depth: int = 0) -> bool:
     """Whether a logic statement holds."""
     if depth > MAX_DEPTH:
         raise LogicError(f"logic statements nest more than {MAX_DEPTH} levels deep")
+    if depth == 0 and expanded_size(statement, MAX_PARTS) > MAX_PARTS:
+        raise LogicError(f"this logic statement has more than {MAX_PARTS} parts (a YAML alias bomb?)")
     if isinstance(statement, dict) and len(statement) == 1:
         op, arg = next(iter(statement.items()))
         if op in ("and", "or"):

@@ -21,14 +21,25 @@ from rondo.config.parameters import PIPELINE_TYPES, ParameterError, parse_declar
 from rondo.config.scopes import KINDS, ElementError, Origin, Scope
 from rondo.config.steps import StepExpander, _kind, parse_params
 from rondo.config.workflows import WorkflowExpander
-from rondo.config.yaml_source import Path, SourceFloat, YamlError, compose, format_path, load, locate
+from rondo.config.yaml_source import (
+    MAX_DEPTH,
+    MAX_NODES,
+    Path,
+    SourceFloat,
+    YamlError,
+    compose,
+    expanded_size,
+    format_path,
+    load,
+    locate,
+    too_deep,
+)
 
 TOP_KEYS_21 = frozenset(
     {"version", "setup", "orbs", "commands", "executors", "parameters", "jobs", "job-groups", "workflows"}
 )
 ORB_KEYS = frozenset({"version", "description", "display", "orbs", "commands", "executors", "jobs", "examples"})
 MAX_ORB_DEPTH = 10
-MAX_NODES = 500_000
 
 
 def local_pipeline_values() -> dict[str, Any]:
@@ -132,6 +143,7 @@ class _Processor:
         self.orb_cache = orb_cache if orb_cache is not None else {}
         self.errors: list[ElementError] = []
         self.resolved_orbs: list[tuple[str, str]] = []
+        self.orb_scopes: dict[str, Scope] = {}  # resolved orb reference -> its scope, filled once per compile
 
     def fail(self, message: str, *path: str | int) -> None:
         self.errors.append(ElementError(message, self.origin, tuple(path)))
@@ -144,6 +156,9 @@ class _Processor:
             raise ConfigErrors([error]) from None
         if not isinstance(doc, dict):
             raise self._raise_with(f"the config must be a map with `version`, `jobs` and `workflows`, not {_kind(doc)}")
+        problem = _shape_problem(doc)
+        if problem is not None:
+            raise self._raise_with(f"the config {problem[0]}", *problem[1])
         version = self._version(doc)
         v21 = version == "2.1"
         setup = bool(doc.get("setup")) if v21 else False
@@ -344,9 +359,15 @@ class _Processor:
             raise parent.fail(str(exc), *where) from None
         if depth == 0:
             self.resolved_orbs.append((str(ref), str(resolved.ref)))
+        known = self.orb_scopes.get(str(resolved.ref))
+        if known is not None:
+            # An orb imported again (under another alias, or by another orb) is the same scope: filling it
+            # once per import would grow exponentially with orbs that import an orb under many aliases.
+            return known
         origin = Origin(str(resolved.ref), resolved.source)
         doc = self._load_orb(resolved.source, origin)
         scope = Scope(origin, (), str(resolved.ref), True, orb_env)
+        self.orb_scopes[str(resolved.ref)] = scope
         self._fill_scope(scope, doc, orb_env, depth + 1, (*chain, str(ref)))
         return scope
 
@@ -360,24 +381,34 @@ class _Processor:
                 raise ElementError(f"orb {origin.file} is not valid YAML{where}: {exc.message}", origin, ()) from None
             if not isinstance(cached, dict):
                 raise ElementError(f"orb {origin.file} must be a map", origin, ())
+            problem = _shape_problem(cached)
+            if problem is not None:
+                raise ElementError(f"orb {origin.file} {problem[0]}", origin, problem[1])
             self.orb_cache[source] = cached
         return dict(cached)
 
 
 def _too_big(value: Any, limit: int) -> bool:
     """Whether `value`, with aliases counted each time they appear, has more than `limit` nodes."""
-    count = 0
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        count += 1
-        if count > limit:
-            return True
-        if isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return False
+    return expanded_size(value, limit) > limit
+
+
+def _shape_problem(doc: dict[str, Any]) -> tuple[str, Path] | None:
+    """What makes a loaded config or orb too big or too deep to process, and where; None when nothing does.
+
+    Aliases are shared while loading, but whatever walks the document (interpolating, comparing, dumping,
+    naming matrix jobs) sees them expanded, so both are measured that way before anything walks it.
+    """
+    left = MAX_NODES
+    for key, value in doc.items():
+        used = expanded_size(value, left)
+        if used > left:
+            return f"has more than {MAX_NODES} values once its YAML aliases are expanded (an alias bomb?)", (str(key),)
+        left -= used
+    deep = too_deep(doc, MAX_DEPTH)
+    if deep is not None:
+        return f"nests maps and lists more than {MAX_DEPTH} levels deep", deep
+    return None
 
 
 def _has_required(raw: dict[str, Any]) -> bool:

@@ -73,6 +73,7 @@ class StepExpander:
     def expand_raw(self, raw: Any, scope: Scope, env: dict[str, Any], path: Path, depth: int = 0) -> list[Any]:
         """Interpolate steps written in `scope`, then expand them."""
         if isinstance(raw, ExpandedSteps):
+            self.produced += len(raw)
             return list(raw)
         if raw is None:
             return []
@@ -99,11 +100,16 @@ class StepExpander:
             self._one(step, scope, (*path, i), depth, out)
             if self.produced > MAX_STEPS:
                 raise ElementError(
-                    f"expanding this config produces more than {MAX_STEPS} steps", scope.origin, (*path, i)
+                    f"expanding this config produces more than {MAX_STEPS} steps (counting command calls and "
+                    "spliced steps)",
+                    scope.origin,
+                    (*path, i),
                 )
         return out
 
     def _one(self, step: Any, scope: Scope, path: Path, depth: int, out: list[Any]) -> None:
+        # Every step written counts, not only built-ins: commands that fan out to nothing must stop too.
+        self.produced += 1
         if isinstance(step, str):
             name, args = step, None
         elif isinstance(step, dict) and len(step) == 1:
@@ -134,7 +140,6 @@ class StepExpander:
                 return
         if name in BUILTIN_KEYS:
             out.append(self._builtin(name, args, step, scope, path))
-            self.produced += 1
             return
         if "/" in name and self.v21 and scope.orbs.get(name.split("/", 1)[0]) is None:
             raise ElementError(
@@ -146,6 +151,7 @@ class StepExpander:
 
     def _splice(self, value: Any, scope: Scope, path: Path, depth: int, out: list[Any]) -> None:
         if isinstance(value, ExpandedSteps):
+            self.produced += len(value)  # a splice repeats steps already counted: doubling must stop too
             out.extend(value)
         elif value is None:
             return
@@ -176,6 +182,7 @@ class StepExpander:
         if holds == (kind == "when"):
             inner = args["steps"]
             if isinstance(inner, ExpandedSteps):
+                self.produced += len(inner)
                 out.extend(inner)
             elif isinstance(inner, list):
                 out.extend(self.expand(inner, scope, (*path, "steps"), depth + 1))

@@ -16,7 +16,7 @@ from rondo.config.interpolation import InterpolationError, interpolate, to_text
 from rondo.config.jobs import JobExpander
 from rondo.config.scopes import ElementError, Scope
 from rondo.config.steps import _kind
-from rondo.config.yaml_source import Path
+from rondo.config.yaml_source import MAX_NODES, Path, expanded_size
 
 INVOCATION_KEYS = frozenset(
     {
@@ -58,6 +58,7 @@ class WorkflowExpander:
         self.provenance: dict[str, Path] = {}  # job key -> where its definition is (root config paths only)
         self.invoked: set[str] = set()
         self.errors: list[ElementError] = []
+        self.values = 0  # values in the compiled jobs so far, aliases counted each time (bounded by MAX_NODES)
 
     def _interp(self, value: Any, env: dict[str, Any], path: Path) -> Any:
         if not self.v21:
@@ -159,7 +160,7 @@ class WorkflowExpander:
             env.update(env_extra)
             args = self._interp({k: v for k, v in opts.items() if k != "matrix"}, env, (*path, ref))
             if "name" not in args:
-                args["name"] = "-".join([ref, *(to_text(combo[k]) for k in sorted(combo))])
+                args["name"] = "-".join([ref, *(to_text(combo[k]) for k in sorted(combo, key=str))])
             args.update(combo)
             alias = matrix.get("alias", ref) if isinstance(matrix, dict) else ref
             self._add(ref, args, path, out, aliases, alias=str(alias), prefix=prefix)
@@ -185,6 +186,14 @@ class WorkflowExpander:
             raise ElementError(
                 f"this matrix makes {total} jobs; at most {MAX_MATRIX} are allowed", self.root.origin, path
             )
+        # Each job gets its values (and a name spelt from them): bound what that adds up to before spelling any.
+        per_job = sum(max(expanded_size(v, MAX_NODES) for v in values) for values in params.values())
+        if total * per_job > MAX_NODES:
+            raise ElementError(
+                f"this matrix passes more than {MAX_NODES} values to its {total} jobs (a YAML alias bomb?)",
+                self.root.origin,
+                path,
+            )
         excludes = matrix.get("exclude") or []
         if not isinstance(excludes, list) or not all(isinstance(e, dict) for e in excludes):
             raise ElementError("`exclude` must be a list of maps of parameter values", self.root.origin, path)
@@ -196,7 +205,7 @@ class WorkflowExpander:
                     self.root.origin,
                     (*path, "exclude"),
                 )
-        names = sorted(params)
+        names = sorted(params, key=str)  # YAML 1.1 keys may be booleans or numbers (`on:`, `1:`)
         combos: list[tuple[dict[str, Any], dict[str, Any]]] = []
         for values in itertools.product(*(params[n] for n in names)):
             combo = dict(zip(names, values, strict=True))
@@ -394,6 +403,14 @@ class WorkflowExpander:
         pre = self._extra_steps(inv, "pre-steps")
         post = self._extra_steps(inv, "post-steps")
         body = self.jobs.job(scope, job_name, raw, job_args, self.root, (*inv.path, inv.ref), pre, post)
+        # Count before storing: storing compares bodies, which walks every alias in them.
+        self.values += expanded_size(body, MAX_NODES - self.values)
+        if self.values > MAX_NODES:
+            raise ElementError(
+                f"the expanded config has more than {MAX_NODES} values (a YAML alias bomb?)",
+                self.root.origin,
+                (*inv.path, inv.ref),
+            )
         self.invoked.add(ref)
         key = self._store(ref, inv.name, body, scope, job_name)
         if key != inv.name:

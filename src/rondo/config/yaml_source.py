@@ -113,7 +113,7 @@ class YamlError(Exception):
         self.column = column
 
 
-def _yaml_error(exc: Exception) -> YamlError:
+def _yaml_error(exc: Exception, text: str) -> YamlError:
     if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
         parts = [p for p in (exc.context, exc.problem) if p]
@@ -121,7 +121,23 @@ def _yaml_error(exc: Exception) -> YamlError:
         if mark is not None:
             return YamlError(message, mark.line + 1, mark.column + 1)
         return YamlError(message, None, None)
+    if isinstance(exc, yaml.reader.ReaderError):
+        # A character YAML does not allow: libyaml gives its offset in UTF-8 bytes, not a line and column.
+        before = text.encode("utf-8", errors="surrogatepass")[: exc.position].decode("utf-8", errors="ignore")
+        code = ord(exc.character) if isinstance(exc.character, str) else exc.character
+        return YamlError(f"unacceptable character #x{code:04x}: {exc.reason}", *_line_column(before, len(before)))
+    if isinstance(exc, UnicodeError):  # a lone surrogate, which UTF-8 cannot carry
+        index = getattr(exc, "start", None)
+        where = _line_column(text, index) if isinstance(index, int) else (None, None)
+        return YamlError(f"invalid YAML: {exc}", *where)
+    if isinstance(exc, ValueError | TypeError):
+        return YamlError(f"invalid YAML: {exc}", None, None)
     return YamlError(str(exc) or exc.__class__.__name__, None, None)
+
+
+def _line_column(text: str, index: int) -> tuple[int, int]:
+    """1-based line and column of the character at `index`."""
+    return text.count("\n", 0, index) + 1, index - (text.rfind("\n", 0, index) + 1) + 1
 
 
 def _is_duplicate_anchor(exc: Exception) -> bool:
@@ -136,11 +152,11 @@ def _check_nesting(text: str) -> None:
     if text.count("[") + text.count("{") < MAX_NESTING:
         return
     depth = 0
-    for ch in text:
+    for i, ch in enumerate(text):
         if ch in "[{":
             depth += 1
             if depth > MAX_NESTING:
-                raise YamlError(f"the YAML nests more than {MAX_NESTING} levels deep", None, None)
+                raise YamlError(f"the YAML nests more than {MAX_NESTING} levels deep", *_line_column(text, i))
         elif ch in "]}" and depth:
             depth -= 1
 
@@ -152,17 +168,17 @@ def load(text: str) -> Any:
         return yaml.load(text, Loader=_FastLoader)
     except yaml.YAMLError as exc:
         if not _is_duplicate_anchor(exc):
-            raise _yaml_error(exc) from None
+            raise _yaml_error(exc, text) from None
     except (ValueError, TypeError) as exc:
-        raise YamlError(f"invalid YAML: {exc}", None, None) from None
+        raise _yaml_error(exc, text) from None
     except RecursionError:
         raise YamlError("the YAML nests too deeply", None, None) from None
     try:
         return yaml.load(text, Loader=_RelaxedLoader)
     except yaml.YAMLError as exc:
-        raise _yaml_error(exc) from None
+        raise _yaml_error(exc, text) from None
     except (ValueError, TypeError) as exc:
-        raise YamlError(f"invalid YAML: {exc}", None, None) from None
+        raise _yaml_error(exc, text) from None
     except RecursionError:
         raise YamlError("the YAML nests too deeply", None, None) from None
 
@@ -231,6 +247,46 @@ def locate(text: str | yaml.Node | None, path: Path) -> tuple[int | None, int | 
         else:
             break
     return mark.line + 1, mark.column + 1
+
+
+MAX_NODES = 500_000  # values in a config or orb with its aliases expanded, and in all of its expansion
+MAX_DEPTH = 100  # maps and lists inside each other (SnakeYAML, CircleCI's parser, allows 50 by default)
+
+
+def expanded_size(value: Any, limit: int) -> int:
+    """How many values `value` holds, a YAML alias counted each time it appears; counting stops past `limit`."""
+    count = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        count += 1
+        if count > limit:
+            break
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return count
+
+
+def too_deep(value: Any, limit: int) -> Path | None:
+    """The path to the first map or list nested more than `limit` levels deep in `value` (aliases followed)."""
+    # (node, depth, key, parent entry): paths are rebuilt only for the one that is reported.
+    stack: list[tuple[Any, int, str | int, Any]] = [(value, 0, "", None)]
+    while stack:
+        entry = stack.pop()
+        item, depth = entry[0], entry[1]
+        if depth > limit:
+            path: list[str | int] = []
+            while entry[3] is not None:
+                path.append(entry[2])
+                entry = entry[3]
+            return tuple(reversed(path))
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1, str(k), entry) for k, v in item.items() if isinstance(v, dict | list))
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1, i, entry) for i, v in enumerate(item) if isinstance(v, dict | list))
+    return None
 
 
 def format_path(path: Path) -> str:
