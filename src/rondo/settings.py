@@ -23,6 +23,13 @@ class Settings(BaseSettings):
     public_url: str = Field("", description="URL users and agents reach the server at; empty: http://host:port")
     secret_key: str = Field("", description="Signs tokens, sessions and URLs; empty: generated in the data dir")
 
+    vault_url: str = Field(
+        "", description="HashiCorp Vault URL: its transit engine holds the master key (empty: the local keyring)"
+    )
+    vault_transit_path: str = Field("transit", description="Where Vault's transit secrets engine is mounted")
+    vault_token: str = Field("", description="Vault token allowed to encrypt, decrypt and rewrap with the key")
+    vault_key_name: str = Field("rondo", description="The transit key's name (created as aes256-gcm96 if missing)")
+
     builtin_agent: bool = Field(True, description="Run a built-in agent beside the server")
     builtin_agent_tasks: int = Field(2, ge=1, le=64, description="Tasks the built-in agent runs at once")
 
@@ -32,6 +39,20 @@ class Settings(BaseSettings):
     claim_wait_s: float = Field(30.0, ge=0, le=60, description="Longest an agent's claim request waits")
     no_output_timeout_s: float = Field(600.0, gt=0, description="Default step no-output timeout")
     max_job_time_s: float = Field(5 * 3600.0, gt=0, description="Longest a job may run")
+
+    # Object storage: a folder in the data dir unless an S3 bucket is named (the seeds' Object Storage).
+    s3_bucket: str = Field("", description="S3 bucket for artifacts, caches, workspaces and output (empty: local)")
+    s3_region: str = Field("", description="AWS region of the bucket (empty: us-east-1)")
+    s3_endpoint: str = Field("", description="API endpoint of an S3-compatible service other than AWS")
+    s3_access_key_id: str = Field("", description="Access key id (empty: boto3's chain, e.g. an instance role)")
+    s3_secret_access_key: str = Field("", description="Secret key for the access key id")
+    storage_object_expiry_days: int = Field(
+        0, ge=0, description="Days to keep artifacts, test results, caches, workspaces and output (0: forever)"
+    )
+    max_object_size_mb: int = Field(5120, ge=1, description="Largest cache, workspace layer or artifact accepted")
+    serve_unsafe_artifacts: bool = Field(
+        False, description="Serve HTML, CSS, JavaScript and XML artifacts as what they are, not as plain text"
+    )
 
     log_level: str = Field("info", description="debug, info, warning or error")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from rondo.agent.executors.machine import MachineExecutor
-from rondo.agent.job_cli import env_subst, glob_files, split
+from rondo.agent.job_cli import env_subst, glob_files, split, split_by_timings
 from rondo.agent.reporter import EventReporter
 from rondo.agent.runner import run_task
 from rondo.domain.agent_protocol import StepOutput
@@ -78,3 +78,13 @@ def test_the_script_runs_with_plain_python3(tmp_path: Path) -> None:
     assert done.returncode == 0 and done.stdout.split() == ["a", "c"]
     halt = subprocess.run([str(script), "step", "halt"], capture_output=True, text=True, env=env)
     assert halt.returncode == 1 and "only inside a job" in halt.stderr
+
+
+def test_split_by_timings_puts_the_heaviest_first_onto_the_lightest_node() -> None:
+    timings = {"files": {"./tests/slow.py": 50.0, "tests/mid.py": 30.0}, "classnames": {"app.A": 1.0}}
+    files = ["tests/slow.py", "tests/mid.py", "tests/new.py", "tests/tiny.py"]
+    # autodetect finds file names; unknown files weigh --time-default (10 s)
+    parts = [split_by_timings(files, timings, "autodetect", 10.0, i, 2) for i in range(2)]
+    assert parts == [["tests/slow.py"], ["tests/mid.py", "tests/new.py", "tests/tiny.py"]]
+    assert split_by_timings(["app.A", "app.B"], timings, "classname", 0.5, 0, 2) == ["app.A"]
+    assert split_by_timings(["nothing/known.py"], timings, "autodetect", 10.0, 0, 2) is None

@@ -6,7 +6,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from rondo.objects import LocalObjectStore, ObjectKeyError, ObjectNotFound, SignatureError
+from rondo.objects import LocalObjectStore, ObjectKeyError, ObjectNotFound, ObjectTooLarge, SignatureError
 from rondo.objects.local import verify_signature
 
 KEY = b"k" * 32
@@ -59,3 +59,36 @@ def test_presigned_urls_verify_only_for_their_object_method_and_time(store: Loca
         verify_signature(KEY, "GET", key, expires, sig, now=int(expires) + 1)
     with pytest.raises(SignatureError, match="not signed"):
         store.verify("GET", key, "", "")
+
+
+def test_signed_options_cannot_be_changed(store: LocalObjectStore) -> None:
+    url = store.presign_get("artifacts/p/a.html", 60, content_type="text/plain", disposition="inline")
+    parsed = urlparse(url)
+    q = {k: v[0] for k, v in parse_qs(parsed.query).items()}
+    key = parsed.path.removeprefix("/objects/")
+    store.verify("GET", key, q["expires"], q["signature"], q)
+    with pytest.raises(SignatureError, match="does not match"):
+        store.verify("GET", key, q["expires"], q["signature"], {**q, "type": "text/html"})
+    put = store.presign_put("caches/p/c.tar.zst", 60, content_type="application/zstd", size=10)
+    q = {k: v[0] for k, v in parse_qs(urlparse(put.url).query).items()}
+    assert q["size"] == "10" and put.headers == {"Content-Type": "application/zstd"}
+    with pytest.raises(SignatureError, match="does not match"):
+        store.verify("PUT", "caches/p/c.tar.zst", q["expires"], q["signature"], {**q, "size": "99999"})
+
+
+async def _chunks(*parts: bytes):  # type: ignore[no-untyped-def]
+    for part in parts:
+        yield part
+
+
+async def test_streamed_uploads_must_have_their_signed_size(store: LocalObjectStore) -> None:
+    assert await store.put_stream("caches/p/a", _chunks(b"12345", b"678"), 8, 100) == 8
+    assert await store.get("caches/p/a") == b"12345678"
+    with pytest.raises(ObjectTooLarge, match="larger"):
+        await store.put_stream("caches/p/a", _chunks(b"123456789"), 8, 100)
+    with pytest.raises(ObjectTooLarge, match="not the 8"):
+        await store.put_stream("caches/p/a", _chunks(b"1234"), 8, 100)
+    with pytest.raises(ObjectTooLarge):
+        await store.put_stream("caches/p/b", _chunks(b"x" * 200), None, 100)
+    assert await store.get("caches/p/a") == b"12345678"  # a refused upload leaves the object as it was
+    assert sorted(p.name for p in store.path_for("caches/p/a").parent.iterdir()) == ["a"]  # no temporary file

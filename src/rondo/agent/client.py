@@ -10,7 +10,12 @@ import httpx2
 from pydantic import BaseModel
 
 from rondo.domain.agent_protocol import (
+    CaseResultsBatch,
     ClaimRequest,
+    CommitRequest,
+    CommitResult,
+    DownloadGrant,
+    DownloadRequest,
     EventBatch,
     EventBatchResult,
     HeartbeatRequest,
@@ -18,6 +23,8 @@ from rondo.domain.agent_protocol import (
     RegisterRequest,
     RegisterResponse,
     TaskSpec,
+    UploadGrant,
+    UploadRequest,
 )
 
 log = logging.getLogger(__name__)
@@ -91,6 +98,20 @@ class AgentClient:
 
     async def send_events(self, task_id: str, batch: EventBatch) -> EventBatchResult:
         return EventBatchResult.model_validate((await self._post(f"/tasks/{task_id}/events", batch)).json())
+
+    # object storage: presigned URLs for what a task saves and restores (rondo.agent.steps.storage)
+
+    async def request_uploads(self, task_id: str, req: UploadRequest) -> UploadGrant:
+        return UploadGrant.model_validate((await self._post(f"/tasks/{task_id}/uploads", req)).json())
+
+    async def commit_uploads(self, task_id: str, req: CommitRequest) -> CommitResult:
+        return CommitResult.model_validate((await self._post(f"/tasks/{task_id}/uploads/commit", req)).json())
+
+    async def request_downloads(self, task_id: str, req: DownloadRequest) -> DownloadGrant:
+        return DownloadGrant.model_validate((await self._post(f"/tasks/{task_id}/downloads", req)).json())
+
+    async def send_test_results(self, task_id: str, batch: CaseResultsBatch) -> CommitResult:
+        return CommitResult.model_validate((await self._post(f"/tasks/{task_id}/test-results", batch)).json())
 
 
 def _message(response: httpx2.Response) -> str:

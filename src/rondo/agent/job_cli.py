@@ -2,8 +2,9 @@
 
 Agents copy this file into every job (machine and docker) and put it first on PATH under both
 names. It uses the standard library only, so any image with python3 can run it (CONFIG-SPEC §7).
-Splitting: by name, items are sorted and item i goes to node i mod N; by file size (and by timings
-until test timings are stored), largest first onto the least-loaded node, ties to the lower index.
+Splitting: by name, items are sorted and item i goes to node i mod N; by file size, and by timings
+(the job's last stored test results, RONDO_TEST_TIMINGS), largest first onto the least-loaded node,
+ties to the lower index; without timings for any item, by name with CircleCI's fallback message.
 """
 
 from __future__ import annotations
@@ -78,11 +79,63 @@ def env_subst(text: str) -> str:
     return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)", value, text)
 
 
-def _split_by(args: argparse.Namespace) -> str:
+def _seconds(text: str) -> float:
+    match = re.fullmatch(r"\s*([0-9.]+)\s*(ms|s|m|h)?\s*", text or "")
+    if match is None:
+        return 10.0
+    scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}[match.group(2) or "s"]
+    return float(match.group(1)) * scale
+
+
+def _load_timings() -> dict[str, dict[str, float]] | None:
+    path = os.environ.get("RONDO_TEST_TIMINGS")
+    if not path or not os.path.isfile(path):
+        return None
+    import json
+
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    return data if isinstance(data, dict) else None
+
+
+def split_by_timings(
+    items: list[str], timings: dict[str, dict[str, float]], kind: str, default_s: float, index: int, total: int
+) -> list[str] | None:
+    """Past run times (from the job's last stored test results): heaviest first onto the lightest node.
+
+    None when no item has a timing (the caller falls back to names, as CircleCI does).
+    """
+    tables = {"filename": timings.get("files", {}), "classname": timings.get("classnames", {})}
+    table = {os.path.normpath(k): v for k, v in tables.get(kind, {}).items()} if kind in tables else None
+    if kind == "autodetect":
+        for candidate in ("filename", "classname"):
+            normalised = {os.path.normpath(k): v for k, v in tables[candidate].items()}
+            if any(os.path.normpath(item) in normalised for item in items):
+                table = normalised
+                break
+    if not table or not any(os.path.normpath(item) in table for item in items):
+        return None
+    weights = {item: table.get(os.path.normpath(item), default_s) for item in items}
+    loads = [0.0] * total
+    nodes: list[list[str]] = [[] for _ in range(total)]
+    for item in sorted(items, key=lambda x: (-weights[x], x)):
+        target = min(range(total), key=lambda n: (loads[n], n))
+        nodes[target].append(item)
+        loads[target] += weights[item]
+    return sorted(nodes[index])
+
+
+def _split(args: argparse.Namespace, items: list[str], index: int, total: int) -> list[str]:
     if args.split_by == "timings":
+        timings = _load_timings()
+        if timings is not None:
+            kind = {"testname": "classname"}.get(args.timings_type, args.timings_type)
+            chosen = split_by_timings(items, timings, kind, _seconds(args.time_default), index, total)
+            if chosen is not None:
+                return chosen
         print(TIMINGS_FALLBACK, file=sys.stderr)
-        return "name"
-    return str(args.split_by)
+        return split(items, "name", index, total)
+    return split(items, str(args.split_by), index, total)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         index, total = _node()
         index = args.index if args.index is not None else index
         total = args.total if args.total is not None else total
-        chosen = split(_items(args.files), _split_by(args), index, total)
+        chosen = _split(args, _items(args.files), index, total)
         if args.tests_command == "split":
             print("\n".join(chosen))
             return 0

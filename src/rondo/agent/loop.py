@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import socket
 from collections.abc import Callable, Coroutine
@@ -19,6 +20,8 @@ from rondo.agent.executors.base import Executor
 from rondo.agent.executors.machine import MachineExecutor
 from rondo.agent.reporter import EventReporter
 from rondo.agent.runner import run_task
+from rondo.agent.steps.storage import StorageSteps
+from rondo.agent.transfer import Transfers
 from rondo.domain.agent_protocol import Capacity, ClaimRequest, HeartbeatRequest, RegisterRequest, TaskSpec
 from rondo.domain.resource_classes import fitting
 from rondo.domain.status import JobStatus
@@ -53,6 +56,7 @@ class AgentLoop:
         self._config = config
         self._executors = executors or {"machine": MachineExecutor(config.work_dir)}
         self._client = AgentClient(config.server_url, config.token)
+        self._transfers = Transfers()  # presigned object storage URLs: no agent token goes there
         self._agent_id = ""
         self._heartbeat_s = 10.0
         self._running: dict[str, asyncio.Event] = {}  # task id -> its cancel event
@@ -112,6 +116,7 @@ class AgentLoop:
                     with contextlib.suppress(asyncio.CancelledError):
                         await background
             await self._client.close()
+            await self._transfers.close()
 
     async def _claim(self, free: int) -> TaskSpec | None:
         request = ClaimRequest(agent_id=self._agent_id, free_slots=free, wait_s=self._config.claim_wait_s)
@@ -140,13 +145,18 @@ class AgentLoop:
         try:
             executor = self._executors.get(spec.executor.type)
             async with EventReporter(
-                self._client, spec.id, self._agent_id, cancel
+                self._client, spec.id, self._agent_id, cancel, secrets=spec.secret_values
             ) as reporter:
                 if executor is None:
                     message = f"this agent has no {spec.executor.type} executor"
                     await reporter.task_finished(JobStatus.INFRASTRUCTURE_FAIL, message)
                 else:
-                    status = await run_task(spec, executor, reporter, cancel)
+                    scratch = self._config.work_dir / "scratch" / spec.id
+                    storage = StorageSteps(self._client, self._transfers, spec, self._agent_id, scratch)
+                    try:
+                        status = await run_task(spec, executor, reporter, cancel, storage)
+                    finally:
+                        await asyncio.to_thread(shutil.rmtree, scratch, True)
                     log.info("agent: %s #%d finished: %s", spec.job_name, spec.job_number, status)
         except AgentError as exc:
             log.error("agent: the server refused events of task %s: %s", spec.id, exc)

@@ -1,6 +1,7 @@
 """Batches a task's events and sends them in order, each batch with the next sequence number.
 
-Output is flushed every half second or at 64 KB, and at once when a step or the task ends.
+Output is flushed every half second or at 64 KB, and at once when a step or the task ends. The task's
+secret values are masked in output before it leaves the agent (`rondo.domain.output_masking`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from rondo.domain.agent_protocol import (
     TaskEvent,
     TaskFinished,
 )
+from rondo.domain.output_masking import OutputMasker, mask_text
 from rondo.domain.status import JobStatus, StepStatus
 
 FLUSH_INTERVAL_S = 0.5
@@ -35,8 +37,12 @@ def _now() -> datetime:
 
 
 class EventReporter:
-    def __init__(self, sink: EventSink, task_id: str, agent_id: str, cancel: asyncio.Event) -> None:
+    def __init__(
+        self, sink: EventSink, task_id: str, agent_id: str, cancel: asyncio.Event, secrets: list[str] | None = None
+    ) -> None:
         self._sink = sink
+        self._secrets = list(secrets or [])
+        self._maskers: dict[int, OutputMasker] = {}
         self._task_id = task_id
         self._agent_id = agent_id
         self._cancel = cancel
@@ -69,9 +75,15 @@ class EventReporter:
 
     def output(self, step: int, data: bytes) -> None:
         decoder = self._decoders.setdefault(step, codecs.getincrementaldecoder("utf-8")(errors="replace"))
-        self._add_text(step, decoder.decode(data))
+        self._add_text(step, self._masker(step).feed(decoder.decode(data)))
         if self._buffered >= FLUSH_BYTES:
             asyncio.get_running_loop().create_task(self.flush())
+
+    def _masker(self, step: int) -> OutputMasker:
+        masker = self._maskers.get(step)
+        if masker is None:
+            masker = self._maskers[step] = OutputMasker(self._secrets)
+        return masker
 
     def _add_text(self, step: int, text: str) -> None:
         if not text:
@@ -85,12 +97,15 @@ class EventReporter:
 
     async def step_finished(self, step: int, status: StepStatus, exit_code: int | None) -> None:
         decoder = self._decoders.pop(step, None)
-        if decoder is not None:
-            self._add_text(step, decoder.decode(b"", final=True))
+        masker = self._maskers.pop(step, None) or OutputMasker(self._secrets)
+        tail = decoder.decode(b"", final=True) if decoder is not None else ""
+        self._add_text(step, masker.feed(tail) + masker.finish())
         self._events.append(StepFinished(step=step, status=status, exit_code=exit_code, at=_now()))
         await self.flush()
 
     async def task_finished(self, status: JobStatus, message: str | None = None) -> None:
+        if message and self._secrets:
+            message = mask_text(message, self._secrets)
         self._events.append(TaskFinished(status=status, message=message, at=_now()))
         await self.flush()
 

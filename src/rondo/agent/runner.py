@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 
-from rondo.agent.executors.base import Executor, ExecutorError, StepLimits
+from rondo.agent.client import AgentError
+from rondo.agent.executors.base import (
+    Executor,
+    ExecutorError,
+    OutputCallback,
+    StepLimits,
+    StepOutcome,
+    TaskEnvironment,
+)
 from rondo.agent.reporter import EventReporter
-from rondo.domain.agent_protocol import TaskSpec
+from rondo.agent.steps.storage import StepFailed, StorageSteps
+from rondo.domain.agent_protocol import BuiltinStepSpec, StepSpec, TaskSpec
 from rondo.domain.status import JobStatus, StepStatus
+from rondo.domain.waiting import wait_event
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +32,49 @@ _JOB_STATUS = {
 }
 
 
-async def run_task(spec: TaskSpec, executor: Executor, reporter: EventReporter, cancel: asyncio.Event) -> JobStatus:
+async def _run_step(
+    env: TaskEnvironment,
+    step: StepSpec,
+    on_output: OutputCallback,
+    cancel: asyncio.Event,
+    limits: StepLimits,
+    storage: StorageSteps | None,
+) -> StepOutcome:
+    """A storage step runs through `storage` (the same for every executor); others in the executor."""
+    if storage is None or not isinstance(step, BuiltinStepSpec) or not storage.handles(step):
+        return await env.run_step(step, on_output, cancel, limits)
+    work = asyncio.ensure_future(storage.run(step, env.files(), on_output))
+    canceled = asyncio.ensure_future(cancel.wait())
+    try:
+        done, _ = await asyncio.wait({work, canceled}, timeout=limits.time_left_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        canceled.cancel()
+    if work not in done:
+        work.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await work
+        if cancel.is_set():
+            return StepOutcome(StepStatus.CANCELED, None, "canceled")
+        on_output(b"\nToo long: exceeded the job's time limit\n")
+        return StepOutcome(StepStatus.TIMEDOUT, None, "exceeded the job's time limit")
+    try:
+        return StepOutcome(work.result(), 0)
+    except (StepFailed, AgentError) as exc:
+        on_output(f"Error: {exc}\n".encode())
+        return StepOutcome(StepStatus.FAILED, 1, str(exc))
+    except Exception as exc:  # a bug or a surprise fails the step, never the whole agent
+        log.exception("the storage step %r crashed", step.name)
+        on_output(f"Error: the step failed unexpectedly: {type(exc).__name__}: {exc}\n".encode())
+        return StepOutcome(StepStatus.FAILED, 1, f"{type(exc).__name__}: {exc}")
+
+
+async def run_task(
+    spec: TaskSpec,
+    executor: Executor,
+    reporter: EventReporter,
+    cancel: asyncio.Event,
+    storage: StorageSteps | None = None,
+) -> JobStatus:
     """Run every step that should run; report TaskFinished with the job's status, and return it."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + spec.max_time_s
@@ -39,7 +92,7 @@ async def run_task(spec: TaskSpec, executor: Executor, reporter: EventReporter, 
                 limits = StepLimits(spec.no_output_timeout_s, max(deadline - loop.time(), 0.0))
                 on_output = functools.partial(reporter.output, index)
                 try:
-                    outcome = await env.run_step(step, on_output, cancel, limits)
+                    outcome = await _run_step(env, step, on_output, cancel, limits, storage)
                     reruns = getattr(step, "max_auto_reruns", None) or 0
                     attempt = 0
                     while outcome.status == StepStatus.FAILED and attempt < reruns and not cancel.is_set():
@@ -47,12 +100,8 @@ async def run_task(spec: TaskSpec, executor: Executor, reporter: EventReporter, 
                         attempt += 1
                         delay = float(getattr(step, "auto_rerun_delay_s", None) or 0.0)
                         on_output(f"\nStep failed; rerunning in {delay:g}s (attempt {attempt} of {reruns})\n".encode())
-                        if delay:
-                            try:
-                                await asyncio.wait_for(cancel.wait(), min(delay, max(deadline - loop.time(), 0.0)))
-                                break
-                            except TimeoutError:
-                                pass
+                        if delay and await wait_event(cancel, min(delay, max(deadline - loop.time(), 0.0))):
+                            break
                         limits = StepLimits(spec.no_output_timeout_s, max(deadline - loop.time(), 0.0))
                         outcome = await env.run_step(step, on_output, cancel, limits)
                 except ExecutorError as exc:

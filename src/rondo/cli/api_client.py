@@ -39,6 +39,10 @@ class Api:
             raise SystemExit(f"rondo: {method} {path} failed ({status}): {error_message(body)}")
         return body
 
+    def stream(self, method: str, path: str, params: dict[str, str] | None = None) -> Any:
+        """A streamed answer (`with api.stream(...) as response`), for downloads of any size."""
+        return self._client.stream(method, path, params=params, timeout=None)
+
     def send(self, method: str, path: str, json: Any = None) -> tuple[int, Any]:
         """The status code and JSON body, errors included, for commands that carry on after one."""
         try:

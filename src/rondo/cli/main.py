@@ -233,5 +233,79 @@ def orb_source(ref: str = typer.Argument(..., help="namespace/name@version; rang
     orb_cmd.print_source(Api(load_settings()), ref)
 
 
+keys_app = typer.Typer(no_args_is_help=True, help="Master keys of the secrets (envelope encryption).")
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """A new master key; every data key re-wrapped under it; old keys dropped. Safe while the server runs."""
+    from rondo.cli import keys_cmd
+
+    keys_cmd.rotate(load_settings())
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """The master keys (ids only) and which one is current."""
+    from rondo.cli import keys_cmd
+
+    keys_cmd.list_keys(load_settings())
+
+
+admin_app = typer.Typer(no_args_is_help=True, help="Administration: users and the audit log.")
+admin_user_app = typer.Typer(no_args_is_help=True, help="User accounts (administrators).")
+app.add_typer(admin_app, name="admin")
+admin_app.add_typer(admin_user_app, name="user")
+
+
+@admin_user_app.command("list")
+def admin_user_list() -> None:
+    """Every user: login, administrator, suspended."""
+    from rondo.cli import admin_cmd
+
+    admin_cmd.user_list(Api(load_settings()))
+
+
+@admin_user_app.command("create")
+def admin_user_create(
+    login: str = typer.Argument(..., help="The new user's login"),
+    name: str = typer.Option("", "--name", help="Full name"),
+    admin: bool = typer.Option(False, "--admin", help="Make the user an administrator"),
+) -> None:
+    """Create a user and print its first API token (shown this once)."""
+    from rondo.cli import admin_cmd
+
+    admin_cmd.user_create(Api(load_settings()), login, name, admin)
+
+
+@admin_user_app.command("suspend")
+def admin_user_suspend(login: str = typer.Argument(..., help="The user's login")) -> None:
+    """Suspend a user: their tokens and sessions stop working until activated."""
+    from rondo.cli import admin_cmd
+
+    admin_cmd.user_suspend(Api(load_settings()), login, True)
+
+
+@admin_user_app.command("activate")
+def admin_user_activate(login: str = typer.Argument(..., help="The user's login")) -> None:
+    """Activate a suspended user."""
+    from rondo.cli import admin_cmd
+
+    admin_cmd.user_suspend(Api(load_settings()), login, False)
+
+
+@admin_app.command("audit")
+def admin_audit(
+    start: str = typer.Option("", "--start", help="Events at or after this time (ISO-8601; UTC if no zone)"),
+    end: str = typer.Option("", "--end", help="Events before this time"),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write the CSV here instead of stdout"),
+) -> None:
+    """Download the audit log as CSV (nested fields as JSON), streamed."""
+    from rondo.cli import admin_cmd
+
+    admin_cmd.audit(Api(load_settings()), start, end, output)
+
+
 def main() -> None:
     app()

@@ -83,6 +83,11 @@ class CheckoutSpec(_Message):
     tag: str | None = None
 
 
+class SplitTimings(_Message):
+    files: dict[str, float] = Field(default_factory=dict)
+    classnames: dict[str, float] = Field(default_factory=dict)
+
+
 class TaskSpec(_Message):
     id: str
     job_id: str
@@ -100,6 +105,8 @@ class TaskSpec(_Message):
     max_time_s: float = 5 * 3600.0
     # Project and context variable values: the agent masks them in output (never stored with the task).
     secret_values: list[str] = Field(default_factory=list)
+    # Seconds per test file and class from the job's last run with test results: `--split-by=timings`.
+    test_timings: SplitTimings | None = None
 
 
 # ---- registration, claim, heartbeat -----------------------------------------------------------
@@ -193,3 +200,92 @@ class EventBatch(_Message):
 class EventBatchResult(_Message):
     applied: bool
     cancel: bool = False
+
+
+# ---- object storage: presigned URLs for what a task saves and restores ------------------------
+
+UploadKind = Literal["cache", "workspace", "artifacts"]
+MAX_CACHE_KEY_LENGTH = 900
+
+
+class UploadFile(_Message):
+    path: str = Field(min_length=1, max_length=4096)  # where the artifact is listed
+    size: int = Field(ge=0)
+
+
+class UploadRequest(_Message):
+    """Ask for upload URLs: a cache archive under `key`, a workspace layer, or a batch of artifacts."""
+
+    agent_id: str
+    kind: UploadKind
+    key: str | None = Field(default=None, min_length=1, max_length=MAX_CACHE_KEY_LENGTH)
+    size: int | None = Field(default=None, ge=0)
+    files: list[UploadFile] = Field(default_factory=list, max_length=1000)
+
+
+class PresignedUpload(_Message):
+    id: str  # what the commit names
+    url: str
+    headers: dict[str, str] = Field(default_factory=dict)  # to send with the PUT
+    path: str | None = None  # the artifact's path
+
+
+class UploadGrant(_Message):
+    uploads: list[PresignedUpload] = Field(default_factory=list)
+    skip: str | None = None  # nothing to upload, and why (the cache key already exists)
+
+
+class CommitRequest(_Message):
+    """The uploads are done (`ok`), or failed and are to be forgotten."""
+
+    agent_id: str
+    kind: UploadKind
+    ids: list[str] = Field(max_length=1000)
+    ok: bool = True
+
+
+class CommitResult(_Message):
+    committed: int = 0
+    message: str | None = None
+
+
+class DownloadRequest(_Message):
+    """Find a cache (`keys` tried in order, each as a prefix) or the workspace layers to attach."""
+
+    agent_id: str
+    kind: Literal["cache", "workspace"]
+    keys: list[str] = Field(default_factory=list, max_length=50)
+
+
+class PresignedDownload(_Message):
+    url: str
+    size: int
+    key: str | None = None  # the cache key found
+    build_num: int | None = None  # the job that saved the cache or persisted the layer
+    job_name: str | None = None
+    created_at: datetime | None = None
+    # Workspace layers: the indices of earlier layers whose jobs are upstream of this layer's job.
+    upstream: list[int] = Field(default_factory=list)
+
+
+class DownloadGrant(_Message):
+    items: list[PresignedDownload] = Field(default_factory=list)
+    workspace_id: str | None = None
+
+
+CaseOutcome = Literal["success", "failure", "error", "skipped"]
+
+
+class CaseResult(_Message):
+    classname: str = Field(max_length=65536)
+    name: str = Field(max_length=65536)
+    file: str | None = Field(default=None, max_length=4096)
+    result: CaseOutcome
+    run_time: float = Field(ge=0)
+    message: str = Field(default="", max_length=65536)
+    source: str = Field(default="", max_length=200)
+
+
+class CaseResultsBatch(_Message):
+    agent_id: str
+    tests: list[CaseResult] = Field(max_length=5000)

@@ -57,3 +57,12 @@ class ProjectSlug:
 
     def __str__(self) -> str:
         return self.short
+
+
+def parse_org_slug(text: str) -> tuple[str, str]:
+    """An organization slug (`gh/acme`, `github/acme`, URL-escaped too) as (short vcs, org name)."""
+    parts = unquote(text).strip("/").split("/")
+    if len(parts) != 2 or not all(parts):
+        raise SlugError(f"organization slug {text!r} is not of the form vcs/org (for example gh/acme)")
+    slug = ProjectSlug.parse(f"{parts[0]}/{parts[1]}/-")
+    return slug.vcs, slug.org

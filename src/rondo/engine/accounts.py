@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from rondo.ops.audit import SERVER_SCOPE, SYSTEM, Origin, record, user_ref
 from rondo.secrets.tokens import (
     AGENT_TOKEN_PREFIX,
     USER_TOKEN_PREFIX,
@@ -48,6 +49,8 @@ class Accounts:
             if await user_q.count_users(session) > 0:
                 return None
             user = await user_q.create_user(session, "admin", "Administrator", is_admin=True)
+            payload = {"login": user.login, "admin": True, "suspended": False, "reason": "first start"}
+            record(session, "user.create", Origin(SYSTEM), user_ref(user), SERVER_SCOPE, payload)
             token = new_token(USER_TOKEN_PREFIX)
             await user_q.add_token(
                 session,

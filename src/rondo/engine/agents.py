@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -22,9 +21,13 @@ from rondo.domain.agent_protocol import (
     TaskSpec,
 )
 from rondo.domain.status import JobStatus, StepStatus
+from rondo.domain.waiting import wait_event
+from rondo.engine import job_secrets
 from rondo.engine.conductor import Conductor, SettleResult
 from rondo.engine.output import OutputService
 from rondo.engine.wakeup import Wakeup
+from rondo.ops.audit import SERVER_SCOPE, Origin, Ref, record
+from rondo.secrets.envelope import SecretBox, SecretsError
 from rondo.store import agents as agent_q
 from rondo.store import tasks as task_q
 from rondo.store.db import Database
@@ -53,7 +56,9 @@ class AgentService:
         heartbeat_interval_s: float,
         lost_after_s: float,
         control: Wakeup | None = None,
+        box: SecretBox | None = None,
     ) -> None:
+        self._box = box  # opens the sealed project and context variables of a claimed task
         self._db = db
         self._conductor = conductor
         self._output = output
@@ -68,8 +73,8 @@ class AgentService:
             agents = await agent_q.all_agents(session)
             return [(a, await task_q.running_tasks_of_agent(session, a.id)) for a in agents]
 
-    async def set_drain(self, ident: str, drain: bool) -> Agent:
-        """Drain an agent (by id or name): it finishes what runs and claims nothing new."""
+    async def set_drain(self, ident: str, drain: bool, origin: Origin | None = None) -> Agent:
+        """Drain an agent (by id or name): it finishes what runs and claims nothing new. Audited (agent.drain)."""
         async with self._db.session() as session:
             matches = [a for a in await agent_q.all_agents(session) if str(a.id) == ident or a.name == ident]
             live = [a for a in matches if a.state != "down"] or matches
@@ -79,6 +84,9 @@ class AgentService:
                 raise UnknownAgent(f"{len(live)} agents are called {ident}; use the agent's id")
             live[0].drain = drain
             agent = live[0]
+            if origin is not None:
+                target = Ref(str(agent.id), "agent", agent.name)
+                record(session, "agent.drain", origin, target, SERVER_SCOPE, {"drain": drain})
         self._control.notify()
         if not drain:
             self._wakeup.notify()  # its waiting claim looks again at once
@@ -103,6 +111,7 @@ class AgentService:
         deadline = time.monotonic() + wait_s
         while True:
             waiter = self._wakeup.waiter()
+            claimed: tuple[Task, list[dict[str, str]]] | None = None
             async with self._db.session() as session:
                 agent = await agent_q.agent_by_id(session, agent_id)
                 if agent is None or agent.state == "down":
@@ -119,14 +128,41 @@ class AgentService:
                     )
                     if task is not None:
                         await self._conductor.task_started(session, task)
-                        return TaskSpec.model_validate(task.spec)
+                        claimed = (task, await job_secrets.sealed_for_task(session, task.id))
+            if claimed is not None:
+                spec = await self._open_secrets(*claimed)
+                if spec is not None:
+                    return spec
             remaining = deadline - time.monotonic()
             if remaining <= 0 or self._wakeup.closed:
                 return None
-            try:
-                await asyncio.wait_for(waiter.wait(), remaining)
-            except TimeoutError:
+            if not await wait_event(waiter, remaining):
                 return None
+
+    async def _open_secrets(self, task: Task, sealed: list[dict[str, str]]) -> TaskSpec | None:
+        """The claimed task's spec with its variables opened (outside the claim's transaction: Vault is I/O).
+
+        A task whose variables cannot be opened (a missing master key, Vault down) fails at once as
+        infrastructure_fail with the reason, rather than running without them.
+        """
+        spec = TaskSpec.model_validate(task.spec)
+        if not sealed:
+            return spec
+        try:
+            if self._box is None:
+                raise SecretsError("this server has no keyring to open them")
+            return await job_secrets.open_into(self._box, spec, sealed)
+        except SecretsError as exc:
+            log.error("task %s: cannot open its project and context variables: %s", task.id, exc)
+            async with self._db.session() as session:
+                row = await task_q.task_by_id(session, task.id)
+                assert row is not None
+                settled = await self._conductor.task_finished(
+                    session, row, JobStatus.INFRASTRUCTURE_FAIL, f"cannot open the job's environment variables: {exc}"
+                )
+            if settled.queued_tasks:
+                self._wakeup.notify()
+            return None
 
     async def heartbeat(self, req: HeartbeatRequest) -> HeartbeatResponse:
         """The agent is alive; answer with cancels and drain, waiting up to `wait_s` for one to happen."""
@@ -148,8 +184,7 @@ class AgentService:
             remaining = deadline - time.monotonic()
             if cancel or drain != req.drain_seen or remaining <= 0 or self._control.closed:
                 return HeartbeatResponse(cancel=cancel, drain=drain)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(waiter.wait(), remaining)
+            await wait_event(waiter, remaining)
 
     async def apply_events(self, task_id: uuid.UUID, batch: EventBatch) -> EventBatchResult:
         """Apply one batch of an agent's events, once: a batch at or below the last applied seq is skipped."""

@@ -13,8 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from rondo.domain.status import FINAL_JOB_STATUSES, JobStatus, PipelineState, WorkflowStatus
 from rondo.domain.workflow_graph import GraphJob, settle, workflow_status
+from rondo.engine import job_secrets
+from rondo.engine.job_events import actor_login, record_job_event
 from rondo.engine.reruns import create_rerun
 from rondo.engine.task_specs import TaskContext, build_task_spec
+from rondo.engine.test_results import timings_for
+from rondo.engine.workspaces import workspace_of
 from rondo.secrets.continuation import continuation_key
 from rondo.store import pipelines as pipeline_q
 from rondo.store import projects as project_q
@@ -76,6 +80,7 @@ class Conductor:
                 turn = await self._serial_group_turn(session, job)
                 if turn == "run":
                     result.queued_tasks += await self._queue_job(session, workflow, job)
+                    markers_done = markers_done or job.status == JobStatus.UNAUTHORIZED
                 elif turn == "skip":
                     job.status = JobStatus.NOT_RUN
                     job.stopped_at = now
@@ -85,6 +90,7 @@ class Conductor:
                 # "wait": it stays blocked until the group's current job ends
             elif status == JobStatus.QUEUED:
                 result.queued_tasks += await self._queue_job(session, workflow, job)
+                markers_done = markers_done or job.status == JobStatus.UNAUTHORIZED
             else:
                 job.status = status
                 job.stopped_at = now
@@ -176,11 +182,24 @@ class Conductor:
         assert project is not None
         now = utcnow()
         job.number = await project_q.next_job_number(session, project.id)
+        secrets = await job_secrets.choose(session, project, job.contexts, actor_login(workflow, pipeline))
+        if isinstance(secrets, job_secrets.Unauthorized):
+            # As CircleCI does: the job never runs and never sees the values; its dependants settle.
+            job.status = JobStatus.UNAUTHORIZED
+            job.message = secrets.message
+            job.stopped_at = now
+            await record_job_event(session, "workflow.job.finish", job, success=False, reason=secrets.message)
+            return 0
         job.status = JobStatus.QUEUED
         job.queued_at = now
+        await record_job_event(session, "workflow.job.scheduled", job, contexts=list(job.contexts or []))
+        workspace_id = str(await workspace_of(session, workflow))  # reruns share the original's workspace
+        timings = await timings_for(session, project.id, job.name)  # for `circleci tests split --split-by=timings`
         for index in range(job.parallelism):
             task_id = uuid.uuid4()
             spec = build_task_spec(job.definition, self._context(task_id, job, workflow, pipeline, project, index))
+            spec.environment["CIRCLE_WORKFLOW_WORKSPACE_ID"] = workspace_id
+            spec.test_timings = timings
             session.add(
                 Task(
                     id=task_id,
@@ -193,6 +212,7 @@ class Conductor:
                     queued_at=now,
                 )
             )
+            job_secrets.keep_for_task(session, task_id, secrets)
         return job.parallelism
 
     def _context(
@@ -249,6 +269,9 @@ class Conductor:
             return SettleResult()
         job.status = next(s for s in _SEVERITY if s in statuses)
         job.stopped_at = now
+        for done in tasks:
+            await job_secrets.drop_for_task(session, done.id)
+        await record_job_event(session, "workflow.job.finish", job, success=job.status == JobStatus.SUCCESS)
         workflow = await pipeline_q.workflow_by_id(session, job.workflow_id)
         assert workflow is not None
         result = await self.settle_workflow(session, workflow)
@@ -278,3 +301,4 @@ class Conductor:
         if job.status == JobStatus.QUEUED:
             job.status = JobStatus.RUNNING
             job.started_at = task.started_at or utcnow()
+            await record_job_event(session, "workflow.job.start", job, task_id=str(task.id))

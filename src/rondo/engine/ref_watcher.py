@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 
+from rondo.domain.waiting import wait_event
 from rondo.engine.projects import ProjectService
 from rondo.vcs import VcsError
 
@@ -28,8 +28,7 @@ class RefWatcher:
         while True:
             self._poke.clear()
             await self.scan_all()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._poke.wait(), self._interval)
+            await wait_event(self._poke, self._interval)
 
     async def scan_all(self) -> None:
         for project_id in await self._projects.all_project_ids():

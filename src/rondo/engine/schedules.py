@@ -22,6 +22,7 @@ from croniter import croniter
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from rondo.domain.waiting import wait_event
 from rondo.engine.pipelines import PipelineService, Trigger
 from rondo.store import schedules as schedule_q
 from rondo.store.db import Database
@@ -316,8 +317,7 @@ class ScheduleService:
             except Exception:
                 log.exception("firing schedules failed")
                 delay = MAX_SLEEP_S
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), delay)
+            await wait_event(self._changed, delay)
 
 
 async def _check_name(session: AsyncSession, schedule: Schedule) -> None:

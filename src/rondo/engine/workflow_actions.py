@@ -12,8 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from rondo.domain.status import FINAL_JOB_STATUSES, JobStatus
 from rondo.engine.conductor import Conductor
+from rondo.engine.job_events import actor_origin, record_job_event
 from rondo.engine.reruns import RerunError, create_rerun
 from rondo.engine.wakeup import Wakeup
+from rondo.ops.audit import Origin
 from rondo.store import pipelines as pipeline_q
 from rondo.store import tasks as task_q
 from rondo.store.db import Database
@@ -50,8 +52,10 @@ class WorkflowActions:
         if queued:
             self._wakeup.notify()
 
-    async def approve(self, workflow_id: uuid.UUID, approval_request_id: uuid.UUID, actor: str) -> None:
-        """Approve an on-hold approval job: it succeeds and the jobs waiting on it may run."""
+    async def approve(
+        self, workflow_id: uuid.UUID, approval_request_id: uuid.UUID, actor: str, origin: Origin | None = None
+    ) -> None:
+        """Approve an on-hold approval job: it succeeds and the jobs waiting on it may run (workflow.job.approve)."""
         async with self._db.session() as session:
             workflow = await self._workflow(session, workflow_id)
             job = await pipeline_q.job_by_id(session, approval_request_id)
@@ -66,6 +70,8 @@ class WorkflowActions:
             job.approved_by = actor
             job.started_at = job.started_at or now
             job.stopped_at = now
+            who = origin or await actor_origin(session, actor)
+            await record_job_event(session, "workflow.job.approve", job, origin=who)
             queued = await self._settle(session, workflow)
         self._notify(queued)
 
@@ -122,6 +128,8 @@ class WorkflowActions:
         if not running:
             job.status = JobStatus.CANCELED
             job.stopped_at = now
+            if job.queued_at is not None:  # it was scheduled, so its end is audited like any other
+                await record_job_event(session, "workflow.job.finish", job, success=False)
 
     async def rerun(
         self,

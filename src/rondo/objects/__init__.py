@@ -1,11 +1,14 @@
-"""Object storage: a local folder by default, S3-compatible services later, behind one interface."""
+"""Object storage: a local folder by default or any S3-compatible service, behind one interface."""
 
 from rondo.objects.local import LocalObjectStore
+from rondo.objects.s3 import S3ObjectStore, S3Settings
 from rondo.objects.store import (
     ObjectKeyError,
     ObjectNotFound,
     ObjectStore,
     ObjectStoreError,
+    ObjectTooLarge,
+    PresignedRequest,
     SignatureError,
     check_key,
 )
@@ -16,6 +19,10 @@ __all__ = [
     "ObjectNotFound",
     "ObjectStore",
     "ObjectStoreError",
+    "ObjectTooLarge",
+    "PresignedRequest",
+    "S3ObjectStore",
+    "S3Settings",
     "SignatureError",
     "check_key",
 ]

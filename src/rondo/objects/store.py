@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Protocol
 
 MAX_KEY_LENGTH = 1024
@@ -28,6 +29,19 @@ class ObjectKeyError(ObjectStoreError):
 
 class SignatureError(ObjectStoreError):
     """A presigned URL that is expired, tampered with, or for another method."""
+
+
+class ObjectTooLarge(ObjectStoreError):
+    """An upload larger than it was signed for, or than the store accepts."""
+
+
+@dataclass(frozen=True)
+class PresignedRequest:
+    """A URL that works without credentials until it expires, and the headers to send with it."""
+
+    url: str
+    method: str = "GET"
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def check_key(key: str) -> str:
@@ -56,6 +70,14 @@ class ObjectStore(Protocol):
 
     async def list(self, prefix: str) -> list[str]: ...
 
-    def presign_get(self, key: str, expires_s: int) -> str: ...
+    def presign_get(
+        self, key: str, expires_s: int, *, content_type: str | None = None, disposition: str | None = None
+    ) -> str:
+        """A GET URL; `content_type` and `disposition` override what the download is served as."""
+        ...
 
-    def presign_put(self, key: str, expires_s: int) -> str: ...
+    def presign_put(
+        self, key: str, expires_s: int, *, content_type: str | None = None, size: int | None = None
+    ) -> PresignedRequest:
+        """A PUT URL for exactly `size` bytes (when given) of `content_type`."""
+        ...

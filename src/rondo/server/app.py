@@ -19,27 +19,42 @@ from rondo import __version__
 from rondo.engine.accounts import Accounts
 from rondo.engine.agents import AgentService
 from rondo.engine.conductor import Conductor, ConductorSettings
+from rondo.engine.contexts import ContextService
+from rondo.engine.groups import GroupService
+from rondo.engine.janitor import Janitor
+from rondo.engine.job_storage import JobStorage, StorageSettings
 from rondo.engine.orbs import OrbRegistry, RegistryOrbSource
 from rondo.engine.output import OutputService
 from rondo.engine.pipelines import PipelineService
+from rondo.engine.project_env import ProjectEnvVars
 from rondo.engine.projects import ProjectService
 from rondo.engine.ref_watcher import RefWatcher
 from rondo.engine.repositories import Repositories
 from rondo.engine.schedules import ScheduleService
+from rondo.engine.system_settings import SystemSettings
+from rondo.engine.users import UserService
 from rondo.engine.wakeup import Wakeup
 from rondo.engine.workflow_actions import WorkflowActions
-from rondo.objects import LocalObjectStore
+from rondo.objects import LocalObjectStore, ObjectStore, S3ObjectStore, S3Settings
 from rondo.ops.health import health
+from rondo.secrets.envelope import SecretBox
+from rondo.secrets.keyring import LocalKeyring
 from rondo.secrets.server_key import load_or_create_server_key
+from rondo.secrets.vault_transit import VaultSettings, VaultTransit
 from rondo.server.agent_api.routes import router as agent_router
 from rondo.server.api_v1.actions import router as v1_actions_router
 from rondo.server.api_v1.builds import router as v1_builds_router
+from rondo.server.api_v1.env_vars import router as v1_env_vars_router
 from rondo.server.api_v1.me import router as v1_me_router
 from rondo.server.api_v1.projects import router as v1_projects_router
 from rondo.server.api_v1.recent_builds import router as v1_recent_builds_router
+from rondo.server.api_v2.admin import router as admin_router
 from rondo.server.api_v2.agents import router as agents_router
 from rondo.server.api_v2.artifacts import router as artifacts_router
 from rondo.server.api_v2.compile import router as compile_router
+from rondo.server.api_v2.contexts import router as contexts_router
+from rondo.server.api_v2.env_vars import router as env_vars_router
+from rondo.server.api_v2.groups import router as groups_router
 from rondo.server.api_v2.insights import router as insights_router
 from rondo.server.api_v2.me import router as me_router
 from rondo.server.api_v2.orbs import router as orbs_router
@@ -55,10 +70,41 @@ from rondo.server.objects_route import router as objects_router
 from rondo.server.services import Services
 from rondo.server.ui.routes import SignInRequired
 from rondo.server.ui.routes import router as ui_router
+from rondo.server.ui.settings_pages import router as settings_pages_router
 from rondo.settings import Settings
 from rondo.store.db import Database
 
 log = logging.getLogger(__name__)
+
+
+def build_secret_box(settings: Settings) -> SecretBox:
+    """The master key: Vault transit when RONDO_VAULT_URL is set, else the keyring in the data dir."""
+    if settings.vault_url:
+        if not settings.vault_token:
+            raise ValueError("RONDO_VAULT_URL is set but RONDO_VAULT_TOKEN is empty: Vault needs a token")
+        vault = VaultSettings(
+            url=settings.vault_url,
+            token=settings.vault_token,
+            transit_path=settings.vault_transit_path,
+            key_name=settings.vault_key_name,
+        )
+        return SecretBox(VaultTransit(vault))
+    return SecretBox(LocalKeyring.in_data_dir(settings.resolved_data_dir))
+
+
+def build_object_store(settings: Settings, server_key: bytes) -> ObjectStore:
+    """An S3-compatible bucket when RONDO_S3_BUCKET is set, else a folder in the data dir."""
+    if settings.s3_bucket:
+        return S3ObjectStore(
+            S3Settings(
+                bucket=settings.s3_bucket,
+                region=settings.s3_region,
+                endpoint_url=settings.s3_endpoint,
+                access_key_id=settings.s3_access_key_id,
+                secret_access_key=settings.s3_secret_access_key,
+            )
+        )
+    return LocalObjectStore(settings.resolved_data_dir / "objects", server_key, settings.resolved_public_url)
 
 
 def build_services(settings: Settings) -> Services:
@@ -66,7 +112,8 @@ def build_services(settings: Settings) -> Services:
     data_dir.mkdir(parents=True, exist_ok=True)
     server_key = load_or_create_server_key(data_dir, settings.secret_key)
     db = Database(settings.resolved_database_url)
-    objects = LocalObjectStore(data_dir / "objects", server_key, settings.resolved_public_url)
+    secret_box = build_secret_box(settings)
+    objects = build_object_store(settings, server_key)
     wakeup = Wakeup()
     repositories = Repositories(data_dir / "git-mirrors")
     conductor = Conductor(
@@ -99,6 +146,7 @@ def build_services(settings: Settings) -> Services:
         heartbeat_interval_s=settings.heartbeat_interval_s,
         lost_after_s=settings.agent_lost_after_s,
         control=control,
+        box=secret_box,
     )
     return Services(
         settings=settings,
@@ -115,6 +163,21 @@ def build_services(settings: Settings) -> Services:
         workflow_actions=WorkflowActions(db, conductor, wakeup, control),
         orbs=orbs,
         schedules=ScheduleService(db, pipelines),
+        secret_box=secret_box,
+        project_env=ProjectEnvVars(db, secret_box),
+        contexts=ContextService(db, secret_box),
+        groups=GroupService(db),
+        users=UserService(db, server_key),
+        system_settings=SystemSettings(db),
+        storage=JobStorage(
+            db,
+            objects,
+            StorageSettings(
+                max_object_bytes=settings.max_object_size_mb * 1024 * 1024,
+                serve_unsafe_artifacts=settings.serve_unsafe_artifacts,
+            ),
+        ),
+        janitor=Janitor(db, objects, expiry_days=settings.storage_object_expiry_days),
     )
 
 
@@ -152,6 +215,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             asyncio.create_task(svc.ref_watcher.run(), name="ref-watcher"),
             asyncio.create_task(svc.agents.run_sweeper(), name="agent-sweeper"),
             asyncio.create_task(svc.schedules.run_loop(), name="schedules"),
+            asyncio.create_task(svc.janitor.run_loop(), name="janitor"),
         ]
         try:
             yield
@@ -199,6 +263,10 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         agent_router,
         me_router,
         projects_router,
+        env_vars_router,  # before artifacts: `/envvar/<name>` is not `/<job number>/artifacts`
+        contexts_router,
+        groups_router,
+        admin_router,
         pipeline_lists_router,  # before pipelines: `/pipeline/mine` is not a pipeline number
         pipelines_router,
         pipeline_config_router,
@@ -211,11 +279,13 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         insights_router,
         v1_me_router,
         v1_projects_router,
+        v1_env_vars_router,  # before builds: `/envvar` is not a build number
         v1_actions_router,
         v1_recent_builds_router,  # before builds: `/tree/<branch>` may look like `/<number>/artifacts`
         v1_builds_router,
         git_hook_router,
         objects_router,
+        settings_pages_router,
         ui_router,  # last: its job page route is a catch-all of four path segments
     ):
         app.include_router(router)

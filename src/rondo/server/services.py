@@ -8,15 +8,23 @@ from fastapi import Request
 
 from rondo.engine.accounts import Accounts
 from rondo.engine.agents import AgentService
+from rondo.engine.contexts import ContextService
+from rondo.engine.groups import GroupService
+from rondo.engine.janitor import Janitor
+from rondo.engine.job_storage import JobStorage
 from rondo.engine.orbs import OrbRegistry
 from rondo.engine.output import OutputService
 from rondo.engine.pipelines import PipelineService
+from rondo.engine.project_env import ProjectEnvVars
 from rondo.engine.projects import ProjectService
 from rondo.engine.ref_watcher import RefWatcher
 from rondo.engine.schedules import ScheduleService
+from rondo.engine.system_settings import SystemSettings
+from rondo.engine.users import UserService
 from rondo.engine.wakeup import Wakeup
 from rondo.engine.workflow_actions import WorkflowActions
 from rondo.objects import ObjectStore
+from rondo.secrets.envelope import SecretBox
 from rondo.settings import Settings
 from rondo.store.db import Database
 
@@ -37,6 +45,14 @@ class Services:
     workflow_actions: WorkflowActions
     orbs: OrbRegistry
     schedules: ScheduleService
+    secret_box: SecretBox
+    project_env: ProjectEnvVars
+    contexts: ContextService
+    groups: GroupService
+    users: UserService
+    system_settings: SystemSettings
+    storage: JobStorage
+    janitor: Janitor
 
 
 def services(request: Request) -> Services:

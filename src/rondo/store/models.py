@@ -10,6 +10,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -64,6 +65,8 @@ class Project(Base):
     default_branch: Mapped[str | None] = mapped_column(String(255))
     last_pipeline_number: Mapped[int] = mapped_column(Integer, default=0)
     last_job_number: Mapped[int] = mapped_column(Integer, default=0)
+    # CircleCI's advanced settings (`GET/PATCH /project/{slug}/settings`): build_fork_prs, set_github_status, ...
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = _created()
 
 
@@ -162,6 +165,7 @@ class Job(Base):
     approved_by: Mapped[str | None] = mapped_column(String(200))  # for approval jobs
     # Jobs with the same serial group in an organization run one at a time (CONFIG-SPEC §10.10).
     serial_group: Mapped[str | None] = mapped_column(String(512), index=True)
+    message: Mapped[str | None] = mapped_column(Text)  # why it did not run, e.g. an unauthorized context
     created_at: Mapped[datetime] = _created()
     queued_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
@@ -278,3 +282,189 @@ class Schedule(Base):
     updated_at: Mapped[datetime] = _created()
     next_run_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     last_run_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class SealedEnvVar:
+    """The columns of a stored environment variable: its name and its value sealed by envelope encryption."""
+
+    name: Mapped[str] = mapped_column(String(256))
+    masked_value: Mapped[str] = mapped_column(String(16))  # what the API shows: xxxx + the last 4 characters
+    wrapped_dek: Mapped[str] = mapped_column(Text)
+    ciphertext: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _created()
+
+
+class ProjectEnvVar(SealedEnvVar, Base):
+    """A project environment variable; the value is sealed (envelope encryption), never stored in clear."""
+
+    __tablename__ = "project_env_vars"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+    id: Mapped[uuid.UUID] = _id()
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id"), index=True)
+
+
+class Context(Base):
+    """A named set of environment variables an organization shares between projects' jobs."""
+
+    __tablename__ = "contexts"
+    __table_args__ = (UniqueConstraint("organization_id", "name"),)
+    id: Mapped[uuid.UUID] = _id()
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = _created()
+
+
+class ContextEnvVar(SealedEnvVar, Base):
+    """A context's environment variable, sealed like a project's."""
+
+    __tablename__ = "context_env_vars"
+    __table_args__ = (UniqueConstraint("context_id", "name"),)
+    id: Mapped[uuid.UUID] = _id()
+    context_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("contexts.id"), index=True)
+
+
+class ContextRestriction(Base):
+    """Who may use a context: `group` (a security group's id) or `project` (a project's id)."""
+
+    __tablename__ = "context_restrictions"
+    __table_args__ = (UniqueConstraint("context_id", "restriction_type", "restriction_value"),)
+    id: Mapped[uuid.UUID] = _id()
+    context_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("contexts.id"), index=True)
+    restriction_type: Mapped[str] = mapped_column(String(20))
+    restriction_value: Mapped[str] = mapped_column(String(500))
+    name: Mapped[str | None] = mapped_column(String(500))  # the group's or project's name, for people
+    created_at: Mapped[datetime] = _created()
+
+
+class Group(Base):
+    """A security group of an organization's users; restricted contexts name groups."""
+
+    __tablename__ = "groups"
+    __table_args__ = (UniqueConstraint("organization_id", "name"),)
+    id: Mapped[uuid.UUID] = _id()
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = _created()
+
+
+class GroupMember(Base):
+    __tablename__ = "group_members"
+    group_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("groups.id"), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), primary_key=True, index=True)
+    added_at: Mapped[datetime] = _created()
+
+
+class TaskSecrets(Base):
+    """The sealed project and context variables a queued task will get, copied at queue time (still sealed).
+
+    Opened only when an agent claims the task; deleted when the task finishes.
+    """
+
+    __tablename__ = "task_secrets"
+    task_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tasks.id"), primary_key=True)
+    entries: Mapped[list[Any]] = mapped_column(JSON, default=list)  # [{name, aad, wrapped_dek, ciphertext}]
+    created_at: Mapped[datetime] = _created()
+
+
+class AuditEvent(Base):
+    """One audit log event, in the fields of CircleCI Server's audit log. Append-only."""
+
+    __tablename__ = "audit_events"
+    id: Mapped[uuid.UUID] = _id()
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    action: Mapped[str] = mapped_column(String(100), index=True)
+    actor: Mapped[dict[str, Any]] = mapped_column(JSON)
+    target: Mapped[dict[str, Any]] = mapped_column(JSON)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    scope: Mapped[dict[str, Any]] = mapped_column(JSON)
+    success: Mapped[bool] = mapped_column(Boolean, default=True)
+    request: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class SystemSetting(Base):
+    """A setting administrators change at run time (System Settings), e.g. suspend_new_users."""
+
+    __tablename__ = "system_settings"
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON, nullable=False)
+    updated_at: Mapped[datetime] = _created()
+
+
+class Cache(Base):
+    """A saved cache: an immutable key of a project and its archive (.tar.zst) in object storage.
+
+    The row is made when an agent is given the upload URL (`committed_at` empty, invisible to
+    restores) so a second saver of the same key skips; the janitor removes uploads never committed.
+    """
+
+    __tablename__ = "caches"
+    __table_args__ = (
+        UniqueConstraint("project_id", "key"),
+        Index("ix_caches_project_id_created_at", "project_id", "created_at"),
+    )
+    id: Mapped[uuid.UUID] = _id()
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id"))
+    key: Mapped[str] = mapped_column(String(900))
+    object_key: Mapped[str] = mapped_column(Text)
+    size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    job_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("jobs.id"))  # the job that saved it
+    created_at: Mapped[datetime] = _created()
+    committed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class WorkspaceLayer(Base):
+    """What one job persisted to its workflow's workspace (`persist_to_workspace`): one archive.
+
+    `workspace_id` is the original workflow's id, so reruns see and extend the same workspace.
+    """
+
+    __tablename__ = "workspace_layers"
+    __table_args__ = (Index("ix_workspace_layers_workspace_id_job_name", "workspace_id", "job_name"),)
+    id: Mapped[uuid.UUID] = _id()
+    workspace_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    workflow_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workflows.id"))
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id"))
+    job_name: Mapped[str] = mapped_column(String(255))
+    node_index: Mapped[int] = mapped_column(Integer, default=0)
+    object_key: Mapped[str] = mapped_column(Text)
+    size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = _created()
+    committed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class Artifact(Base):
+    """One file a job stored with `store_artifacts`; listed once its upload is committed."""
+
+    __tablename__ = "artifacts"
+    __table_args__ = (Index("ix_artifacts_job_id_node_index", "job_id", "node_index"),)
+    id: Mapped[uuid.UUID] = _id()
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id"))
+    node_index: Mapped[int] = mapped_column(Integer, default=0)
+    path: Mapped[str] = mapped_column(Text)
+    object_key: Mapped[str] = mapped_column(Text)
+    size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    content_type: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = _created()
+    committed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class JobTestResult(Base):
+    """One test case a job reported with `store_test_results` (parsed from JUnit XML)."""
+
+    __tablename__ = "test_results"
+    __table_args__ = (Index("ix_test_results_job_id_node_index", "job_id", "node_index"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id"))
+    node_index: Mapped[int] = mapped_column(Integer, default=0)
+    classname: Mapped[str] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(Text)
+    file: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[str] = mapped_column(String(20))  # success | failure | error | skipped
+    run_time: Mapped[float] = mapped_column(Float, default=0.0)  # seconds
+    message: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = _created()

@@ -48,3 +48,11 @@ async def user_for_token(session: AsyncSession, digest: str) -> User | None:
         return None
     await session.execute(update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=utcnow()))
     return await session.get(User, token.user_id)
+
+
+async def user_by_login(session: AsyncSession, login: str) -> User | None:
+    return (await session.execute(select(User).where(User.login == login))).scalar_one_or_none()
+
+
+async def all_users(session: AsyncSession) -> list[User]:
+    return list((await session.execute(select(User).order_by(User.login))).scalars())

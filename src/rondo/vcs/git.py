@@ -54,11 +54,17 @@ async def _git(*args: str, cwd: Path | None = None, limit_s: float = GIT_TIMEOUT
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     try:
-        out, err = await asyncio.wait_for(proc.communicate(), limit_s)
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that lands as git exits.
+        async with asyncio.timeout(limit_s):
+            out, err = await proc.communicate()
     except TimeoutError:
         proc.kill()
         await proc.wait()
         raise VcsError(f"git {args[0]} took longer than {limit_s:.0f}s") from None
+    except asyncio.CancelledError:
+        if proc.returncode is None:
+            proc.kill()
+        raise
     return proc.returncode or 0, out, err.decode(errors="replace").strip()
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from rondo.agent.steps.job_files import JobFiles
 from rondo.domain.agent_protocol import StepSpec, TaskSpec
 from rondo.domain.status import StepStatus
 
@@ -40,6 +41,15 @@ class TaskEnvironment(Protocol):
     async def halted(self) -> bool:
         """Whether a step ran `circleci-agent step halt`: the job ends now, successful."""
         ...
+
+    def files(self) -> JobFiles:
+        """The job's files, for the storage steps (caches, workspaces, artifacts, test results)."""
+        ...
+
+
+def timings_json(spec: TaskSpec) -> bytes | None:
+    """The past test timings `circleci tests split --split-by=timings` reads (RONDO_TEST_TIMINGS)."""
+    return spec.test_timings.model_dump_json().encode() if spec.test_timings else None
 
 
 def job_cli_script() -> bytes:

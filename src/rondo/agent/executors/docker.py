@@ -26,7 +26,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rondo.agent.executors.base import ExecutorError, OutputCallback, StepLimits, StepOutcome, job_cli_script
+from rondo.agent.executors.base import (
+    ExecutorError,
+    OutputCallback,
+    StepLimits,
+    StepOutcome,
+    job_cli_script,
+    timings_json,
+)
+from rondo.agent.executors.docker_files import DockerFiles
 from rondo.domain.agent_protocol import (
     BuiltinStepSpec,
     CheckoutStepSpec,
@@ -158,6 +166,12 @@ class DockerTaskEnvironment:
         await self._call(
             self.primary.put_archive, f"{STEP_DIR}/bin", _tar_of({"circleci": script, "circleci-agent": script})
         )
+        timings = timings_json(self._spec)
+        if timings:
+            await self._call(self.primary.put_archive, STEP_DIR, _tar_of({"test-timings.json": timings}, 0o644))
+
+    def files(self) -> DockerFiles:
+        return DockerFiles(self.primary, self.home, self.working_directory)
 
     async def halted(self) -> bool:
         answer = await self._output(["/bin/sh", "-c", f"test -f {STEP_DIR}/halt && echo halt"])
@@ -275,6 +289,8 @@ class DockerTaskEnvironment:
             "CIRCLE_WORKING_DIRECTORY": self.working_directory,
             "RONDO_HALT_FILE": f"{STEP_DIR}/halt",
         }
+        if self._spec.test_timings:
+            env["RONDO_TEST_TIMINGS"] = f"{STEP_DIR}/test-timings.json"
         pgid_file = f"{STEP_DIR}/step-{n}.pgid"
         env["RONDO_STEP_PGID_FILE"] = pgid_file
         # An image's `environment` is for its entrypoint, not the job's steps (CONFIG-SPEC §5.2).

@@ -8,16 +8,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import tempfile
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from rondo.agent.executors.base import OutputCallback, StepLimits, StepOutcome
+from rondo.agent.steps.job_files import HostFiles
 from rondo.domain.agent_protocol import BuiltinStepSpec, CheckoutStepSpec, StepSpec, TaskSpec
 from rondo.domain.status import StepStatus
+from rondo.domain.waiting import wait_event
 
 
 class FakeTaskEnvironment:
-    def __init__(self, spec: TaskSpec) -> None:
+    def __init__(self, spec: TaskSpec, root: Path) -> None:
         self._spec = spec
+        self._root = root
+
+    def files(self) -> HostFiles:
+        """An empty home directory: storage steps work, with nothing the fake steps made."""
+        return HostFiles(self._root, self._root / "project")
 
     async def halted(self) -> bool:
         return False
@@ -36,12 +45,8 @@ class FakeTaskEnvironment:
         env = {**self._spec.environment, **step.environment}
         on_output((env.get("RONDO_FAKE_OUTPUT", step.command) + "\n").encode())
         sleep = float(env.get("RONDO_FAKE_SLEEP", "0"))
-        if sleep > 0:
-            try:
-                await asyncio.wait_for(cancel.wait(), min(sleep, limits.time_left_s))
-                return StepOutcome(StepStatus.CANCELED, None, "canceled")
-            except TimeoutError:
-                pass
+        if sleep > 0 and await wait_event(cancel, min(sleep, limits.time_left_s)):
+            return StepOutcome(StepStatus.CANCELED, None, "canceled")
         code = int(env.get("RONDO_FAKE_EXIT_CODE", "0"))
         return StepOutcome(StepStatus.SUCCESS if code == 0 else StepStatus.FAILED, code)
 
@@ -51,4 +56,5 @@ class FakeExecutor:
 
     @contextlib.asynccontextmanager
     async def prepare(self, spec: TaskSpec) -> AsyncIterator[FakeTaskEnvironment]:
-        yield FakeTaskEnvironment(spec)
+        with tempfile.TemporaryDirectory(prefix="rondo-fake-") as root:
+            yield FakeTaskEnvironment(spec, Path(root))

@@ -16,7 +16,15 @@ import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from rondo.agent.executors.base import ExecutorError, OutputCallback, StepLimits, StepOutcome, job_cli_script
+from rondo.agent.executors.base import (
+    ExecutorError,
+    OutputCallback,
+    StepLimits,
+    StepOutcome,
+    job_cli_script,
+    timings_json,
+)
+from rondo.agent.steps.job_files import HostFiles
 from rondo.domain.agent_protocol import BuiltinStepSpec, CheckoutStepSpec, RunStepSpec, StepSpec, TaskSpec
 from rondo.domain.status import StepStatus
 
@@ -66,6 +74,9 @@ class MachineTaskEnvironment:
         self.halt_file = root / "halt"
         self.env["PATH"] = f"{self.bin}:{self.env['PATH']}"
         self.env["RONDO_HALT_FILE"] = str(self.halt_file)
+        self.timings_file = root / "test-timings.json"
+        if spec.test_timings:
+            self.env["RONDO_TEST_TIMINGS"] = str(self.timings_file)
         self._background: list[asyncio.subprocess.Process] = []
         self._scripts = 0
 
@@ -77,6 +88,12 @@ class MachineTaskEnvironment:
         for name in ("circleci", "circleci-agent"):
             (self.bin / name).write_bytes(script)
             (self.bin / name).chmod(0o755)
+        timings = timings_json(self._spec)
+        if timings:
+            self.timings_file.write_bytes(timings)
+
+    def files(self) -> HostFiles:
+        return HostFiles(self.home, self.working_directory)
 
     async def halted(self) -> bool:
         return self.halt_file.exists()
@@ -217,7 +234,8 @@ async def _stop(proc: asyncio.subprocess.Process) -> None:
     """SIGTERM the step's whole process group, then SIGKILL whatever is left after a grace period."""
     _kill_group(proc.pid, signal.SIGTERM)
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(proc.wait(), KILL_GRACE_S)
+        async with asyncio.timeout(KILL_GRACE_S):
+            await proc.wait()
     _kill_group(proc.pid, signal.SIGKILL)
     if proc.returncode is None:
         await proc.wait()

@@ -1,13 +1,20 @@
-"""/agent/v1: register, long-poll claim, heartbeat, task events."""
+"""/agent/v1: register, long-poll claim, heartbeat, task events, and presigned storage URLs for tasks."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import Iterator
 
 from fastapi import APIRouter, Depends, Response
 
 from rondo.domain.agent_protocol import (
+    CaseResultsBatch,
     ClaimRequest,
+    CommitRequest,
+    CommitResult,
+    DownloadGrant,
+    DownloadRequest,
     EventBatch,
     EventBatchResult,
     HeartbeatRequest,
@@ -15,8 +22,11 @@ from rondo.domain.agent_protocol import (
     RegisterRequest,
     RegisterResponse,
     TaskSpec,
+    UploadGrant,
+    UploadRequest,
 )
 from rondo.engine.agents import NotYourTask, UnknownAgent
+from rondo.engine.storage_errors import StorageRefused
 from rondo.server.auth import agent_token
 from rondo.server.errors import ApiError
 from rondo.server.services import Services, services
@@ -68,3 +78,40 @@ async def events(task_id: str, batch: EventBatch, svc: Services = Depends(servic
         return await svc.agents.apply_events(_uuid(task_id, "task id"), batch)
     except NotYourTask as exc:
         raise ApiError(409, str(exc)) from None
+
+
+@contextlib.contextmanager
+def _storage_errors() -> Iterator[None]:
+    try:
+        yield
+    except NotYourTask as exc:
+        raise ApiError(409, str(exc)) from None
+    except StorageRefused as exc:
+        raise ApiError(exc.status_code, exc.message) from None
+
+
+@router.post("/tasks/{task_id}/uploads", response_model=UploadGrant)
+async def uploads(task_id: str, req: UploadRequest, svc: Services = Depends(services)) -> UploadGrant:
+    """Presigned PUT URLs for a cache archive, a workspace layer or a batch of artifacts."""
+    with _storage_errors():
+        return await svc.storage.grant(_uuid(task_id, "task id"), req)
+
+
+@router.post("/tasks/{task_id}/uploads/commit", response_model=CommitResult)
+async def commit_uploads(task_id: str, req: CommitRequest, svc: Services = Depends(services)) -> CommitResult:
+    """The uploads arrived (they count from now on), or failed (they are forgotten)."""
+    with _storage_errors():
+        return await svc.storage.commit(_uuid(task_id, "task id"), req)
+
+
+@router.post("/tasks/{task_id}/downloads", response_model=DownloadGrant)
+async def downloads(task_id: str, req: DownloadRequest, svc: Services = Depends(services)) -> DownloadGrant:
+    """Presigned GET URLs: the cache a restore finds, or the workspace layers a job attaches."""
+    with _storage_errors():
+        return await svc.storage.downloads(_uuid(task_id, "task id"), req)
+
+
+@router.post("/tasks/{task_id}/test-results", response_model=CommitResult)
+async def test_results(task_id: str, batch: CaseResultsBatch, svc: Services = Depends(services)) -> CommitResult:
+    with _storage_errors():
+        return await svc.storage.add_tests(_uuid(task_id, "task id"), batch)

@@ -16,12 +16,13 @@ from rondo.server import lookups
 from rondo.server.api_v1.build_json import FILTERS
 from rondo.server.api_v1.build_json import build_details as build_details_json
 from rondo.server.api_v1.build_rows import build_by_number
+from rondo.server.api_v2.artifacts import artifact_items, test_item
 from rondo.server.auth import current_user
 from rondo.server.errors import ApiError
 from rondo.server.services import Services, services
 from rondo.store import pipelines as pipeline_q
 from rondo.store import tasks as task_q
-from rondo.store.models import Project, User
+from rondo.store.models import Artifact, Project, User
 
 router = APIRouter(tags=["v1.1"])
 
@@ -44,7 +45,7 @@ async def latest_build_artifacts(
     _: User = Depends(current_user),
     svc: Services = Depends(services),
 ) -> list[dict[str, Any]]:
-    """Artifacts of the newest build (of `branch`, passing `filter`). Rondo stores no artifacts yet: []."""
+    """Artifacts of the newest build (of `branch`, passing `filter`)."""
     async with svc.db.session() as session:
         project = await lookups.project(session, vcs, org, repo)
         rows = []
@@ -54,7 +55,11 @@ async def latest_build_artifacts(
             )
     if not rows:
         raise ApiError(404, "Build not found")
-    return []
+    return _v1_artifacts(svc, await svc.storage.artifacts_of(rows[0][0].id))
+
+
+def _v1_artifacts(svc: Services, artifacts: list[Artifact]) -> list[dict[str, Any]]:
+    return [{**item, "pretty_path": item["path"]} for item in artifact_items(svc, artifacts)]
 
 
 @router.get("/api/v1.1/project/{vcs}/{org}/{repo}/{number}")
@@ -89,10 +94,10 @@ async def build_artifacts(
     _: User = Depends(current_user),
     svc: Services = Depends(services),
 ) -> list[dict[str, Any]]:
-    """The build's artifacts: Rondo does not store artifacts yet, so an existing build has none."""
+    """The build's artifacts: `[{path, pretty_path, node_index, url}]`."""
     async with svc.db.session() as session:
-        await build_by_number(session, await lookups.project(session, vcs, org, repo), number)
-    return []
+        build = await build_by_number(session, await lookups.project(session, vcs, org, repo), number)
+    return _v1_artifacts(svc, await svc.storage.artifacts_of(build.job.id))
 
 
 @router.get("/api/v1.1/project/{vcs}/{org}/{repo}/{number}/tests")
@@ -104,10 +109,11 @@ async def build_tests(
     _: User = Depends(current_user),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
-    """The build's test results: Rondo does not store test results yet, so an existing build has none."""
+    """The build's test results, as v1.1 wraps them: `{"tests": [...], "exceptions": []}`."""
     async with svc.db.session() as session:
-        await build_by_number(session, await lookups.project(session, vcs, org, repo), number)
-    return {"tests": [], "exceptions": []}
+        build = await build_by_number(session, await lookups.project(session, vcs, org, repo), number)
+    rows = await svc.storage.tests_of(build.job.id)
+    return {"tests": [{"file": None, **test_item(r)} for r in rows], "exceptions": []}
 
 
 async def _step_output(svc: Services, vcs: str, org: str, repo: str, number: int, step: int, index: int) -> Any:

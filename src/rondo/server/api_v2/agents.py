@@ -8,6 +8,8 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from rondo.engine.agents import UnknownAgent
+from rondo.ops.audit import Origin
+from rondo.server.actions import admin_origin
 from rondo.server.auth import admin_user
 from rondo.server.errors import ApiError
 from rondo.server.services import Services, services
@@ -46,22 +48,26 @@ async def list_agents(_: User = Depends(admin_user), svc: Services = Depends(ser
     return {"items": [agent_json(a, running) for a, running in rows], "next_page_token": None}
 
 
-async def _drain(svc: Services, ident: str, drain: bool) -> dict[str, Any]:
+async def _drain(svc: Services, ident: str, drain: bool, origin: Origin) -> dict[str, Any]:
     try:
-        agent = await svc.agents.set_drain(ident, drain)
+        agent = await svc.agents.set_drain(ident, drain, origin)
     except UnknownAgent as exc:
         raise ApiError(404, str(exc)) from None
     return {"message": f"Agent {agent.name} {'is draining' if drain else 'claims work again'}.", "id": str(agent.id)}
 
 
 @router.post("/agents/{ident}/drain", status_code=202)
-async def drain_agent(ident: str, _: User = Depends(admin_user), svc: Services = Depends(services)) -> dict[str, Any]:
-    return await _drain(svc, ident, True)
+async def drain_agent(
+    ident: str, origin: Origin = Depends(admin_origin), svc: Services = Depends(services)
+) -> dict[str, Any]:
+    return await _drain(svc, ident, True, origin)
 
 
 @router.delete("/agents/{ident}/drain", status_code=202)
-async def undrain_agent(ident: str, _: User = Depends(admin_user), svc: Services = Depends(services)) -> dict[str, Any]:
-    return await _drain(svc, ident, False)
+async def undrain_agent(
+    ident: str, origin: Origin = Depends(admin_origin), svc: Services = Depends(services)
+) -> dict[str, Any]:
+    return await _drain(svc, ident, False, origin)
 
 
 @router.post("/agent-tokens", status_code=201)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from rondo.domain.status import JobStatus
 from rondo.engine.queue_reasons import serial_group_wait, why_waiting
 from rondo.engine.workflow_actions import ActionError
 from rondo.server import lookups
+from rondo.server.actions import origin_of
 from rondo.server.auth import current_user
 from rondo.server.errors import ApiError
 from rondo.server.services import Services, services
@@ -71,11 +72,18 @@ async def cancel_workflow(
 
 @router.post("/workflow/{workflow_id}/approve/{approval_request_id}", status_code=202)
 async def approve_job(
-    workflow_id: str, approval_request_id: str, user: User = Depends(current_user), svc: Services = Depends(services)
+    workflow_id: str,
+    approval_request_id: str,
+    request: Request,
+    user: User = Depends(current_user),
+    svc: Services = Depends(services),
 ) -> dict[str, str]:
     try:
         await svc.workflow_actions.approve(
-            _uuid(workflow_id, "Workflow"), _uuid(approval_request_id, "Approval request"), user.login
+            _uuid(workflow_id, "Workflow"),
+            _uuid(approval_request_id, "Approval request"),
+            user.login,
+            origin_of(user, request),
         )
     except ActionError as exc:
         raise ApiError(exc.status, exc.message) from None
@@ -139,6 +147,8 @@ async def get_job_details(
         tasks = await task_q.tasks_of_job(session, job.id)
         org_row = await project_q.organization(session, project.organization_id)
         messages = []
+        if job.message:  # why it did not run, e.g. a context it may not use
+            messages.append({"type": "error", "reason": str(job.status), "message": job.message})
         if job.status == JobStatus.QUEUED:
             messages.append({"type": "info", "reason": "queued", "message": await why_waiting(session, job)})
         elif job.status == JobStatus.BLOCKED:

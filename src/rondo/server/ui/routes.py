@@ -16,6 +16,7 @@ from rondo.domain.status import FINAL_JOB_STATUSES, JobStatus
 from rondo.engine.queue_reasons import why_waiting
 from rondo.engine.workflow_actions import ActionError
 from rondo.server import lookups
+from rondo.server.actions import origin_of
 from rondo.server.auth import SESSION_TOKEN_KEY, token_from_request
 from rondo.server.errors import ApiError
 from rondo.server.services import Services, services
@@ -70,12 +71,17 @@ async def login(request: Request, token: str = Form(...), svc: Services = Depend
     if user is None:
         return templates.TemplateResponse(request, "login.html", {"error": "That token is not valid."}, status_code=401)
     request.session[SESSION_TOKEN_KEY] = token.strip()
+    await svc.users.signed(user, "user.logged_in", origin_of(user, request))
     return RedirectResponse("/", status_code=303)
 
 
 @router.post("/logout")
-async def logout(request: Request) -> Response:
+async def logout(request: Request, svc: Services = Depends(services)) -> Response:
+    token = request.session.get(SESSION_TOKEN_KEY)
+    user = await svc.accounts.user_for_token(token) if isinstance(token, str) else None
     request.session.clear()
+    if user is not None:
+        await svc.users.signed(user, "user.logged_out", origin_of(user, request))
     return RedirectResponse("/login", status_code=303)
 
 
@@ -133,7 +139,7 @@ async def workflow_action(
     try:
         wf_id = uuid.UUID(workflow_id)
         if action == "approve":
-            await svc.workflow_actions.approve(wf_id, uuid.UUID(job_id), user.login)
+            await svc.workflow_actions.approve(wf_id, uuid.UUID(job_id), user.login, origin_of(user, request))
         elif action == "cancel":
             await svc.workflow_actions.cancel_workflow(wf_id, user.login)
         elif action == "rerun":

@@ -1,0 +1,19 @@
+"""v1.1 /project/:vcs/:org/:repo/envvar: bare arrays and objects of `{name, value}`, values masked."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from rondo.server.api_v2.env_vars import add_env_var_routes
+from rondo.store.models import ProjectEnvVar
+
+router = APIRouter(prefix="/api/v1.1", tags=["v1.1"])
+
+
+def env_var_json(row: ProjectEnvVar) -> dict[str, Any]:
+    return {"name": row.name, "value": row.masked_value}
+
+
+add_env_var_routes(router, env_var_json, lambda items: items, "ok")

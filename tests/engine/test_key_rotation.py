@@ -1,0 +1,73 @@
+"""`rondo keys rotate`: every data key re-wrapped under a new master key, old keys dropped, values intact."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from rondo.engine.key_rotation import rotate_keys
+from rondo.ops.audit import SYSTEM, Origin
+from rondo.secrets.envelope import Sealed, env_var_aad
+from rondo.server.app import build_services
+from rondo.settings import Settings
+from rondo.store import env_vars as env_q
+from rondo.store import projects as project_q
+from rondo.store.migrate import upgrade
+from rondo.store.models import Project, TaskSecrets
+
+
+async def test_rotation_rewraps_every_data_key_and_keeps_values(tmp_path: Path, database_url: str) -> None:
+    upgrade(database_url)
+    settings = Settings(data_dir=tmp_path / "data", database_url=database_url, builtin_agent=False)
+    svc = build_services(settings)
+    origin = Origin(SYSTEM)
+    try:
+        async with svc.db.session() as session:
+            org = await project_q.ensure_organization(session, "gh", "gh/acme", "acme")
+            project = Project(organization_id=org.id, slug="gh/acme/app", name="app", vcs_url="/nowhere")
+            session.add(project)
+        for i in range(3):
+            await svc.project_env.put(project.id, f"VAR_{i}", f"project-value-{i}", origin)
+        ctx = await svc.contexts.create(org, "org-global", origin)
+        admin = (await svc.users.create("root", "Root", True, origin))[0]
+        await svc.contexts.put_env_var(ctx.id, "CTX", "context-value", admin, origin)
+        old_key = svc.secret_box.wrapper.current_id  # type: ignore[attr-defined]
+
+        report = await rotate_keys(svc.db, svc.secret_box, settle_s=0)
+        assert report.rewrapped == {"project_env_vars": 3, "context_env_vars": 1, "task_secrets": 0}
+        assert report.dropped_keys == [old_key]
+        keyring = json.loads((tmp_path / "data" / "keys" / "keyring.json").read_text())
+        assert [k["id"] for k in keyring["keys"]] == [report.new_key] != [old_key]
+
+        async with svc.db.session() as session:
+            rows = await env_q.project_env_vars(session, project.id)
+            ctx_rows = await env_q.context_env_vars(session, [ctx.id])
+        for row in rows:
+            assert row.wrapped_dek.startswith(f"local:{report.new_key}:")
+            value = await svc.secret_box.open(
+                Sealed(row.wrapped_dek, row.ciphertext), env_var_aad("project", project.id, row.name)
+            )
+            assert value == f"project-value-{row.name[-1]}"
+        ctx_value = await svc.secret_box.open(
+            Sealed(ctx_rows[0].wrapped_dek, ctx_rows[0].ciphertext), env_var_aad("context", ctx.id, "CTX")
+        )
+        assert ctx_value == "context-value"
+    finally:
+        await svc.db.close()
+
+
+def test_rondo_keys_rotate_command(tmp_path: Path) -> None:
+    env = {**os.environ, "RONDO_DATA_DIR": str(tmp_path / "data"), "RONDO_DATABASE_URL": ""}
+    listed = subprocess.run([sys.executable, "-m", "rondo", "keys", "list"], env=env, capture_output=True, text=True)
+    assert listed.returncode == 0, listed.stderr
+    first = listed.stdout.split()[0]
+    assert "(current)" in listed.stdout
+    rotated = subprocess.run(
+        [sys.executable, "-m", "rondo", "keys", "rotate"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert rotated.returncode == 0, rotated.stderr
+    assert "new master key:" in rotated.stdout and f"dropped old master key(s): {first}" in rotated.stdout
+    assert TaskSecrets.__tablename__ in rotated.stdout
