@@ -249,6 +249,9 @@ def check_v2_reads(api: httpx2.Client, run: dict[str, Any], head: str) -> None:
 
     project = get(api, "/api/v2/project/gh%2Facme%2Fapp")
     assert set(project) == PROJECT_KEYS and project["slug"] == "gh/acme/app"
+    followed = {"items": [{"name": "app", "slug": "gh/acme/app", "vcs_type": "github"}], "next_page_token": None}
+    assert get(api, "/api/private/me/followed-projects") == followed  # what CircleCI's MCP server lists
+    assert error(api, "/api/private/me/followed-projects", **{"page-token": "%%%"})[0] == 400
     assert project["vcs_info"]["default_branch"] == BRANCH and project["vcs_info"]["provider"] == "GitHub"
 
     # Paths are relative to each version's server URL, as CircleCI's spec has them (the CLI probes them).

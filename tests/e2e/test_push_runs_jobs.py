@@ -143,9 +143,11 @@ def test_push_runs_a_two_job_workflow(server: RondoServer, tmp_path: Path) -> No
         assert f"testing job test number {jobs['test']['job_number']}" in "".join(test_out.values())
 
         # A new commit on another branch is noticed by the ref watcher and fails in its first job.
-        git(repo, "checkout", "-q", "-b", "broken")
+        # (committed on a detached HEAD first, so the watcher never sees the branch at the old commit)
+        git(repo, "checkout", "-q", "--detach")
         failing = TWO_JOBS.replace("test -f README.md", "echo about to fail; exit 3")
         sha = commit_files(repo, {".circleci/config.yml": failing}, "break the build")
+        git(repo, "checkout", "-q", "-b", "broken")
         second = wait_for(lambda: pipeline_numbered(api, 2), timeout=10, what="a pipeline for the new commit")
         assert second["vcs"]["branch"] == "broken" and second["vcs"]["revision"] == sha
         wf2 = finished_workflow(api, second["id"])
@@ -158,6 +160,8 @@ def test_push_runs_a_two_job_workflow(server: RondoServer, tmp_path: Path) -> No
         assert "about to fail" in failed_out["Write the artifact"]
         raw = api.get(f"/api/private/output/raw/gh/acme/app/{jobs2['build']['job_number']}/output/0/2")
         assert raw.status_code == 200 and "about to fail" in raw.text
+        errors = api.get(f"/api/private/output/raw/gh/acme/app/{jobs2['build']['job_number']}/error/0/2")
+        assert errors.status_code == 200 and "about to fail" not in errors.text  # one stream: a terminal's
 
         # Triggering by hand through the API.
         resp = api.post("/api/v2/project/gh/acme/app/pipeline", json={"branch": "main"})

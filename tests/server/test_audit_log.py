@@ -50,7 +50,13 @@ TRACE = "trace-4711"
 
 
 @pytest.fixture
-def server(tmp_path: Path, database_url: str) -> Iterator[InProcessServer]:
+def started() -> datetime:
+    """Before the server exists: its first start records events too."""
+    return datetime.now(UTC)
+
+
+@pytest.fixture
+def server(started: datetime, tmp_path: Path, database_url: str) -> Iterator[InProcessServer]:
     with InProcessServer(tmp_path / "data", database_url, heartbeat_interval_s=0.5) as srv:
         yield srv
 
@@ -119,9 +125,8 @@ async def produce_every_event(server: InProcessServer, tmp_path: Path) -> None:
 
 
 async def test_every_event_type_is_in_the_csv_with_all_fields(
-    server: InProcessServer, tmp_path: Path, database_url: str
+    started: datetime, server: InProcessServer, tmp_path: Path, database_url: str
 ) -> None:
-    started = datetime.now(UTC)
     await produce_every_event(server, tmp_path)
     async with server.api() as api:
         rows = rows_of(ok(await api.get("/api/v2/admin/audit-log")))

@@ -50,6 +50,20 @@ async def test_read_files_at_revisions(repo: Path, tmp_path: Path) -> None:
     assert await r.read_file(new, "later.txt") == b"l\n"
 
 
+async def test_commit_and_file_together_and_again_from_memory(repo: Path, tmp_path: Path) -> None:
+    r = GitRepository(str(repo), tmp_path / "mirrors")
+    feature = git(repo, "rev-parse", "feature")
+    info, data = await r.commit_and_file(feature, "only-on-feature.txt")
+    assert (info.sha, info.subject, data) == (feature, "feature work", b"f\n")
+    assert (await r.commit_and_file(feature, "nope.txt"))[1] is None
+    # A commit's contents never change: asked again, the answers come without the mirror.
+    for child in (tmp_path / "mirrors").iterdir():
+        (child / "objects").rename(child / "objects-moved")  # the mirror has lost every object
+    assert await r.commit_and_file(feature, "only-on-feature.txt") == (info, b"f\n")
+    assert await r.read_file(feature, "nope.txt") is None
+    assert await r.read_file(feature, "README.md") is None  # not read before: git finds nothing now
+
+
 async def test_bare_repository_over_file_url(repo: Path, tmp_path: Path) -> None:
     bare = tmp_path / "bare.git"
     git(tmp_path, "clone", "-q", "--bare", str(repo), str(bare))

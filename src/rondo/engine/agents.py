@@ -113,10 +113,9 @@ class AgentService:
             waiter = self._wakeup.waiter()
             claimed: tuple[Task, list[dict[str, str]]] | None = None
             async with self._db.session() as session:
-                agent = await agent_q.agent_by_id(session, agent_id)
-                if agent is None or agent.state == "down":
+                agent = await agent_q.touch_live(session, agent_id)
+                if agent is None:
                     raise UnknownAgent(f"agent {agent_id} is not registered")
-                await agent_q.touch(session, agent_id)
                 if free_slots > 0 and not agent.drain:
                     task = await task_q.claim_next(
                         session,

@@ -8,7 +8,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from rondo.ops.audit import Origin, Ref, org_ref, record, user_ref
 from rondo.store import pipelines as pipeline_q
-from rondo.store import projects as project_q
 from rondo.store import users as user_q
 from rondo.store.models import Job, Pipeline, Workflow
 
@@ -37,13 +36,7 @@ async def record_job_event(
     success: bool = True,
     **payload: Any,
 ) -> None:
-    workflow = await pipeline_q.workflow_by_id(session, job.workflow_id)
-    assert workflow is not None
-    pipeline = await pipeline_q.pipeline_by_id(session, workflow.pipeline_id)
-    assert pipeline is not None
-    project = await project_q.project_by_id(session, pipeline.project_id)
-    assert project is not None
-    org = await project_q.organization(session, project.organization_id)
+    workflow, pipeline, project, org = await pipeline_q.lineage(session, job.workflow_id)
     if origin is None:
         origin = await actor_origin(session, actor_login(workflow, pipeline))
     body = {

@@ -202,9 +202,8 @@ class PipelineService:
                     return [{"type": "config-fetch", "message": "no branch or tag given and no default branch"}], None
                 pipeline.branch = pipeline.branch or (None if pipeline.tag else ref)
                 pipeline.revision = await repo.resolve(ref)
-            info = await repo.commit_info(pipeline.revision)
+            info, raw = await repo.commit_and_file(pipeline.revision, CONFIG_PATH)
             pipeline.commit_subject, pipeline.commit_body = info.subject, info.body
-            raw = await repo.read_file(pipeline.revision, CONFIG_PATH)
         except VcsError as exc:
             return [{"type": "config-fetch", "message": str(exc)}], None
         if raw is None:

@@ -42,6 +42,7 @@ from rondo.secrets.keyring import LocalKeyring
 from rondo.secrets.server_key import load_or_create_server_key
 from rondo.secrets.vault_transit import VaultSettings, VaultTransit
 from rondo.server.agent_api.routes import router as agent_router
+from rondo.server.api_private import router as private_router
 from rondo.server.api_v1.actions import router as v1_actions_router
 from rondo.server.api_v1.builds import router as v1_builds_router
 from rondo.server.api_v1.env_vars import router as v1_env_vars_router
@@ -283,6 +284,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         v1_actions_router,
         v1_recent_builds_router,  # before builds: `/tree/<branch>` may look like `/<number>/artifacts`
         v1_builds_router,
+        private_router,
         git_hook_router,
         objects_router,
         settings_pages_router,

@@ -24,6 +24,18 @@ async def touch(session: AsyncSession, agent_id: uuid.UUID) -> None:
     await session.execute(update(Agent).where(Agent.id == agent_id).values(last_seen_at=utcnow(), state="ready"))
 
 
+async def touch_live(session: AsyncSession, agent_id: uuid.UUID) -> Agent | None:
+    """Mark a registered agent seen now and return it; None when it is unknown or was declared down."""
+    stmt = (
+        update(Agent)
+        .where(Agent.id == agent_id, Agent.state != "down")
+        .values(last_seen_at=utcnow(), state="ready")
+        .returning(Agent)
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(stmt)).scalars().first()
+
+
 async def silent_since(session: AsyncSession, cutoff: datetime) -> list[Agent]:
     """Agents marked ready whose last heartbeat is older than `cutoff`."""
     stmt = select(Agent).where(Agent.state == "ready", Agent.last_seen_at < cutoff)

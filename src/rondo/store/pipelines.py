@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from rondo.store.models import Job, Pipeline, Project, User, Workflow
+from rondo.store.models import Job, Organization, Pipeline, Project, User, Workflow
 
 
 async def pipeline_by_id(session: AsyncSession, pipeline_id: uuid.UUID) -> Pipeline | None:
@@ -51,6 +51,19 @@ async def workflows_of(session: AsyncSession, pipeline_id: uuid.UUID) -> list[Wo
 
 async def workflow_by_id(session: AsyncSession, workflow_id: uuid.UUID) -> Workflow | None:
     return await session.get(Workflow, workflow_id)
+
+
+async def lineage(session: AsyncSession, workflow_id: uuid.UUID) -> tuple[Workflow, Pipeline, Project, Organization]:
+    """A workflow with its pipeline, project and organization, in one query."""
+    stmt = (
+        select(Workflow, Pipeline, Project, Organization)
+        .join(Pipeline, Pipeline.id == Workflow.pipeline_id)
+        .join(Project, Project.id == Pipeline.project_id)
+        .join(Organization, Organization.id == Project.organization_id)
+        .where(Workflow.id == workflow_id)
+    )
+    workflow, pipeline, project, org = (await session.execute(stmt)).one()
+    return workflow, pipeline, project, org
 
 
 async def jobs_of(session: AsyncSession, workflow_id: uuid.UUID) -> list[Job]:

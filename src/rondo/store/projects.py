@@ -23,6 +23,14 @@ async def all_projects(session: AsyncSession) -> list[Project]:
     return list((await session.execute(select(Project).order_by(Project.slug))).scalars())
 
 
+async def projects_after(session: AsyncSession, after_slug: str | None, limit: int) -> list[Project]:
+    """Projects in slug order, starting after `after_slug` (a page of a list)."""
+    stmt = select(Project).order_by(Project.slug).limit(limit)
+    if after_slug is not None:
+        stmt = stmt.where(Project.slug > after_slug)
+    return list((await session.execute(stmt)).scalars())
+
+
 async def organization(session: AsyncSession, org_id: uuid.UUID) -> Organization:
     org = await session.get(Organization, org_id)
     assert org is not None, "projects always have an organization"

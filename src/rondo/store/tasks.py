@@ -34,7 +34,7 @@ async def claim_next(
     PostgreSQL locks the chosen row with SKIP LOCKED so concurrent claimers pass over it; SQLite
     serialises writers with BEGIN IMMEDIATE, and the status guard in the UPDATE keeps it exact.
     """
-    stmt = (
+    oldest = (
         select(Task.id)
         .where(
             Task.status == JobStatus.QUEUED,
@@ -45,19 +45,16 @@ async def claim_next(
         .limit(1)
     )
     if skip_locked:
-        stmt = stmt.with_for_update(skip_locked=True)
-    task_id = (await session.execute(stmt)).scalar_one_or_none()
-    if task_id is None:
-        return None
-    result = await session.execute(
+        oldest = oldest.with_for_update(skip_locked=True)
+    # One round trip: pick, mark and read the task in a single UPDATE ... RETURNING.
+    claim = (
         update(Task)
-        .where(Task.id == task_id, Task.status == JobStatus.QUEUED)
+        .where(Task.id == oldest.scalar_subquery(), Task.status == JobStatus.QUEUED)
         .values(status=JobStatus.RUNNING, agent_id=agent_id, started_at=now)
-        .returning(Task.id)
+        .returning(Task)
+        .execution_options(populate_existing=True)
     )
-    if result.scalar_one_or_none() is None:
-        return None
-    return await session.get(Task, task_id, populate_existing=True)
+    return (await session.execute(claim)).scalars().first()
 
 
 async def task_by_id(session: AsyncSession, task_id: uuid.UUID) -> Task | None:

@@ -9,15 +9,22 @@ import asyncio
 import hashlib
 import os
 import re
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 from rondo.vcs.errors import VcsError
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 GIT_TIMEOUT_S = 120.0
 _SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 _LOCKS: dict[Path, asyncio.Lock] = {}
+_CACHED_COMMITS = 256  # per repository; a commit's info and files never change, so these never go stale
+_CACHED_FILES = 64
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,8 @@ class GitRepository:
         digest = hashlib.sha256(url.encode()).hexdigest()[:32]
         self.mirror = mirror_root / f"{digest}.git"
         self._known: set[str] = set()  # commits seen in the mirror; commits never change, so no re-checks
+        self._commits: OrderedDict[str, CommitInfo] = OrderedDict()
+        self._files: OrderedDict[tuple[str, str], bytes | None] = OrderedDict()
 
     async def _run(self, *args: str, cwd: Path | None = None) -> bytes:
         code, out, err = await _git(*args, cwd=cwd)
@@ -149,14 +158,30 @@ class GitRepository:
                 return refs[candidate]
         raise VcsError(f"no branch or tag named {ref!r} in {self.url}")
 
+    async def commit_and_file(self, revision: str, path: str) -> tuple[CommitInfo, bytes | None]:
+        """A commit's info and one of its files (a pipeline's trigger needs both), read side by side."""
+        await self._ensure(revision)
+        info, data = await asyncio.gather(self.commit_info(revision), self.read_file(revision, path))
+        return info, data
+
     async def read_file(self, revision: str, path: str) -> bytes | None:
         """The file's bytes at `revision`, or None when it does not exist there."""
         _check_arg(path, "path")
+        key = (revision, path)
+        if key in self._files:
+            self._files.move_to_end(key)
+            return self._files[key]
         await self._ensure(revision)
         code, out, _ = await _git("cat-file", "blob", f"{revision}:{path}", cwd=self.mirror)
-        return out if code == 0 else None
+        data = out if code == 0 else None
+        if _SHA.match(revision):
+            _remember(self._files, key, data, _CACHED_FILES)
+        return data
 
     async def commit_info(self, revision: str) -> CommitInfo:
+        if revision in self._commits:
+            self._commits.move_to_end(revision)
+            return self._commits[revision]
         await self._ensure(revision)
         fmt = "%H%x00%an%x00%ae%x00%aI%x00%cn%x00%cI%x00%s%x00%b"
         out = await self._run("show", "-s", f"--format={fmt}", revision, "--", cwd=self.mirror)
@@ -164,7 +189,7 @@ class GitRepository:
         if len(parts) < 8:
             raise VcsError(f"cannot read commit {revision} of {self.url}")
         sha, an, ae, ad, cn, cd, subject, body = parts[:8]
-        return CommitInfo(
+        info = CommitInfo(
             sha=sha,
             subject=subject,
             body=body.strip(),
@@ -174,3 +199,12 @@ class GitRepository:
             committer_name=cn,
             committed_at=datetime.fromisoformat(cd),
         )
+        if _SHA.match(revision):
+            _remember(self._commits, revision, info, _CACHED_COMMITS)
+        return info
+
+
+def _remember(cache: OrderedDict[K, V], key: K, value: V, limit: int) -> None:
+    cache[key] = value
+    if len(cache) > limit:
+        cache.popitem(last=False)

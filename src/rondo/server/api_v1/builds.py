@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -153,17 +153,19 @@ async def step_output(
     return JSONResponse(await _step_output(svc, vcs, org, repo, number, step, index))
 
 
-@router.get("/api/private/output/raw/{vcs}/{org}/{repo}/{number}/output/{index}/{step}")
+@router.get("/api/private/output/raw/{vcs}/{org}/{repo}/{number}/{stream}/{index}/{step}")
 async def raw_step_output(
     vcs: str,
     org: str,
     repo: str,
     number: BuildNumber,
+    stream: Literal["output", "error"],
     index: StepIndex,
     step: StepIndex,
     _: User = Depends(current_user),
     svc: Services = Depends(services),
 ) -> PlainTextResponse:
-    """The step's output as plain text (what CircleCI's MCP server reads)."""
+    """A step's output (`output`) or its error stream (`error`) as plain text, as CircleCI's MCP server reads it."""
     messages = await _step_output(svc, vcs, org, repo, number, step, index)
-    return PlainTextResponse("".join(m["message"] for m in messages))
+    wanted = "err" if stream == "error" else "out"
+    return PlainTextResponse("".join(m["message"] for m in messages if m.get("type", "out") == wanted))
