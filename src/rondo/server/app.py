@@ -63,6 +63,7 @@ from rondo.server.api_v2.pipeline_lists import router as pipeline_lists_router
 from rondo.server.api_v2.pipelines import router as pipelines_router
 from rondo.server.api_v2.projects import router as projects_router
 from rondo.server.api_v2.schedules import router as schedules_router
+from rondo.server.api_v2.test_insights import router as test_insights_router
 from rondo.server.api_v2.workflows import router as workflows_router
 from rondo.server.errors import install_error_handlers
 from rondo.server.hooks.git import router as git_hook_router
@@ -277,6 +278,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         agents_router,
         compile_router,
         insights_router,
+        test_insights_router,
         v1_me_router,
         v1_projects_router,
         v1_env_vars_router,  # before builds: `/envvar` is not a build number
