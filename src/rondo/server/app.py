@@ -59,6 +59,7 @@ from rondo.server.api_v2.insights import router as insights_router
 from rondo.server.api_v2.me import router as me_router
 from rondo.server.api_v2.orbs import router as orbs_router
 from rondo.server.api_v2.pipeline_config import router as pipeline_config_router
+from rondo.server.api_v2.pipeline_definitions import router as pipeline_definitions_router
 from rondo.server.api_v2.pipeline_lists import router as pipeline_lists_router
 from rondo.server.api_v2.pipelines import router as pipelines_router
 from rondo.server.api_v2.projects import router as projects_router
@@ -268,6 +269,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         contexts_router,
         groups_router,
         admin_router,
+        pipeline_definitions_router,  # before pipelines: `/pipeline/run` is not a pipeline number
         pipeline_lists_router,  # before pipelines: `/pipeline/mine` is not a pipeline number
         pipelines_router,
         pipeline_config_router,
