@@ -27,6 +27,7 @@ from rondo.engine.orbs import OrbRegistry, RegistryOrbSource
 from rondo.engine.output import OutputService
 from rondo.engine.pipelines import PipelineService
 from rondo.engine.project_env import ProjectEnvVars
+from rondo.engine.project_tokens import ProjectTokens
 from rondo.engine.projects import ProjectService
 from rondo.engine.ref_watcher import RefWatcher
 from rondo.engine.repositories import Repositories
@@ -46,6 +47,7 @@ from rondo.server.api_v1.actions import router as v1_actions_router
 from rondo.server.api_v1.builds import router as v1_builds_router
 from rondo.server.api_v1.env_vars import router as v1_env_vars_router
 from rondo.server.api_v1.me import router as v1_me_router
+from rondo.server.api_v1.project_tokens import router as v1_project_tokens_router
 from rondo.server.api_v1.projects import router as v1_projects_router
 from rondo.server.api_v1.recent_builds import router as v1_recent_builds_router
 from rondo.server.api_v2.admin import router as admin_router
@@ -167,6 +169,7 @@ def build_services(settings: Settings) -> Services:
         schedules=ScheduleService(db, pipelines),
         secret_box=secret_box,
         project_env=ProjectEnvVars(db, secret_box),
+        project_tokens=ProjectTokens(db, server_key),
         contexts=ContextService(db, secret_box),
         groups=GroupService(db),
         users=UserService(db, server_key),
@@ -284,6 +287,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         v1_me_router,
         v1_projects_router,
         v1_env_vars_router,  # before builds: `/envvar` is not a build number
+        v1_project_tokens_router,  # before builds: `/token` is not a build number
         v1_actions_router,
         v1_recent_builds_router,  # before builds: `/tree/<branch>` may look like `/<number>/artifacts`
         v1_builds_router,
