@@ -94,6 +94,9 @@ async def produce_every_event(server: InProcessServer, tmp_path: Path) -> None:
         ok(await api.post("/api/v2/project/gh/acme/app/envvar", json={"name": "A", "value": "value-aaaa"}), 201)
         ok(await api.delete("/api/v2/project/gh/acme/app/envvar/A"))
         ok(await api.patch("/api/v2/project/gh/acme/app/settings", json={"advanced": {"oss": True}}))
+        token = {"scope": "view-builds", "label": "dashboard"}
+        made = ok(await api.post("/api/v1.1/project/github/acme/app/token", json=token), 201)
+        ok(await api.delete(f"/api/v1.1/project/github/acme/app/token/{made['id']}"))
 
         async def on_hold() -> dict[str, Any] | None:
             wfs = (await api.get(f"/api/v2/pipeline/{project['first_pipeline']['id']}/workflow")).json()["items"]

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from rondo.engine.project_tokens import ProjectGrant
 from rondo.ops.audit import SERVER_SCOPE, SYSTEM, Origin, record, user_ref
 from rondo.secrets.tokens import (
     AGENT_TOKEN_PREFIX,
@@ -89,6 +90,20 @@ class Accounts:
     async def user_for_token(self, token: str) -> User | None:
         async with self._db.session() as session:
             user = await user_q.user_for_token(session, token_digest(self._key, token))
+            if user is None or user.suspended:
+                return None
+            return user
+
+    async def caller_for_token(self, token: str) -> User | ProjectGrant | None:
+        """Who an API token stands for: an active user (personal token) or a project token's grant."""
+        async with self._db.session() as session:
+            found = await user_q.token_by_digest(session, token_digest(self._key, token), "user", "project")
+            if found is None:
+                return None
+            await user_q.touch_token(session, found.id)
+            if found.kind == "project":
+                return ProjectGrant.of(found)
+            user = await session.get(User, found.user_id) if found.user_id else None
             if user is None or user.suspended:
                 return None
             return user

@@ -30,6 +30,8 @@ ACTIONS: dict[str, str] = {
     "context.env_var.store": "a context environment variable was created or replaced",
     "context.restriction.create": "a context was restricted to a security group or project",
     "context.restriction.delete": "a context restriction was removed",
+    "project.api_token.create": "a project API token was created",
+    "project.api_token.delete": "a project API token was revoked",
     "project.env_var.create": "a project environment variable was created or replaced",
     "project.env_var.delete": "a project environment variable was deleted",
     "project.settings.update": "a project's advanced settings were changed",

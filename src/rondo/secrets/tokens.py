@@ -1,4 +1,4 @@
-"""API and agent tokens: 256-bit random values, stored only as HMAC-SHA256 digests."""
+"""API (personal and project) and agent tokens: 256-bit random values, stored only as HMAC-SHA256 digests."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import hmac
 import secrets
 
 USER_TOKEN_PREFIX = "ccipat_"
+PROJECT_TOKEN_PREFIX = "cciprj_"  # CircleCI's prefixes, lower-cased: CCIPAT_ personal, CCIPRJ_ project
 AGENT_TOKEN_PREFIX = "rondoagt_"
 
 

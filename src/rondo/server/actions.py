@@ -14,7 +14,7 @@ from fastapi import Depends, Request
 
 from rondo.engine.workflow_actions import ActionError
 from rondo.ops.audit import Origin, RequestInfo, user_ref
-from rondo.server.auth import admin_user, current_user
+from rondo.server.auth import Caller, admin_user, current_user, project_writer
 from rondo.server.errors import ApiError
 from rondo.store.models import User
 
@@ -40,6 +40,11 @@ def origin_of(user: User, request: Request) -> Origin:
 async def user_origin(request: Request, user: User = Depends(current_user)) -> Origin:
     """FastAPI dependency: the signed-in caller and this request, for the audit log."""
     return origin_of(user, request)
+
+
+async def project_writer_origin(request: Request, caller: Caller = Depends(project_writer)) -> Origin:
+    """FastAPI dependency for project routes: a user or this project's `all` token, and this request."""
+    return Origin(caller.ref(), request_info(request))
 
 
 async def admin_origin(request: Request, user: User = Depends(admin_user)) -> Origin:

@@ -27,6 +27,7 @@ from rondo.engine.orbs import OrbRegistry, RegistryOrbSource
 from rondo.engine.output import OutputService
 from rondo.engine.pipelines import PipelineService
 from rondo.engine.project_env import ProjectEnvVars
+from rondo.engine.project_tokens import ProjectTokens
 from rondo.engine.projects import ProjectService
 from rondo.engine.ref_watcher import RefWatcher
 from rondo.engine.repositories import Repositories
@@ -47,6 +48,7 @@ from rondo.server.api_v1.actions import router as v1_actions_router
 from rondo.server.api_v1.builds import router as v1_builds_router
 from rondo.server.api_v1.env_vars import router as v1_env_vars_router
 from rondo.server.api_v1.me import router as v1_me_router
+from rondo.server.api_v1.project_tokens import router as v1_project_tokens_router
 from rondo.server.api_v1.projects import router as v1_projects_router
 from rondo.server.api_v1.recent_builds import router as v1_recent_builds_router
 from rondo.server.api_v2.admin import router as admin_router
@@ -60,10 +62,12 @@ from rondo.server.api_v2.insights import router as insights_router
 from rondo.server.api_v2.me import router as me_router
 from rondo.server.api_v2.orbs import router as orbs_router
 from rondo.server.api_v2.pipeline_config import router as pipeline_config_router
+from rondo.server.api_v2.pipeline_definitions import router as pipeline_definitions_router
 from rondo.server.api_v2.pipeline_lists import router as pipeline_lists_router
 from rondo.server.api_v2.pipelines import router as pipelines_router
 from rondo.server.api_v2.projects import router as projects_router
 from rondo.server.api_v2.schedules import router as schedules_router
+from rondo.server.api_v2.test_insights import router as test_insights_router
 from rondo.server.api_v2.workflows import router as workflows_router
 from rondo.server.errors import install_error_handlers
 from rondo.server.hooks.git import router as git_hook_router
@@ -166,6 +170,7 @@ def build_services(settings: Settings) -> Services:
         schedules=ScheduleService(db, pipelines),
         secret_box=secret_box,
         project_env=ProjectEnvVars(db, secret_box),
+        project_tokens=ProjectTokens(db, server_key),
         contexts=ContextService(db, secret_box),
         groups=GroupService(db),
         users=UserService(db, server_key),
@@ -268,6 +273,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         contexts_router,
         groups_router,
         admin_router,
+        pipeline_definitions_router,  # before pipelines: `/pipeline/run` is not a pipeline number
         pipeline_lists_router,  # before pipelines: `/pipeline/mine` is not a pipeline number
         pipelines_router,
         pipeline_config_router,
@@ -278,9 +284,11 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         agents_router,
         compile_router,
         insights_router,
+        test_insights_router,
         v1_me_router,
         v1_projects_router,
         v1_env_vars_router,  # before builds: `/envvar` is not a build number
+        v1_project_tokens_router,  # before builds: `/token` is not a build number
         v1_actions_router,
         v1_recent_builds_router,  # before builds: `/tree/<branch>` may look like `/<number>/artifacts`
         v1_builds_router,

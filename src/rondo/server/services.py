@@ -16,6 +16,7 @@ from rondo.engine.orbs import OrbRegistry
 from rondo.engine.output import OutputService
 from rondo.engine.pipelines import PipelineService
 from rondo.engine.project_env import ProjectEnvVars
+from rondo.engine.project_tokens import ProjectTokens
 from rondo.engine.projects import ProjectService
 from rondo.engine.ref_watcher import RefWatcher
 from rondo.engine.schedules import ScheduleService
@@ -47,6 +48,7 @@ class Services:
     schedules: ScheduleService
     secret_box: SecretBox
     project_env: ProjectEnvVars
+    project_tokens: ProjectTokens
     contexts: ContextService
     groups: GroupService
     users: UserService

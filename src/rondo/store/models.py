@@ -91,12 +91,14 @@ class User(Base):
 
 
 class ApiToken(Base):
-    """A user's personal API token or an agent token; only an HMAC digest of the value is kept."""
+    """A user's personal API token, a project API token or an agent token; only an HMAC digest is kept."""
 
     __tablename__ = "api_tokens"
     id: Mapped[uuid.UUID] = _id()
-    kind: Mapped[str] = mapped_column(String(20))  # user | agent
-    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # user | project | agent
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"), index=True)  # a project token's maker
+    project_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("projects.id"), index=True)  # project tokens
+    scope: Mapped[str | None] = mapped_column(String(20))  # project tokens: status | view-builds | all
     label: Mapped[str] = mapped_column(String(200))
     digest: Mapped[str] = mapped_column(String(64), unique=True)
     display: Mapped[str] = mapped_column(String(40))

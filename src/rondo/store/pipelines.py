@@ -209,6 +209,22 @@ async def serial_group_jobs(
     return list((await session.execute(stmt)).scalars())
 
 
+async def latest_workflows(
+    session: AsyncSession, project_id: uuid.UUID, name: str, branch: str | None, limit: int
+) -> list[tuple[Workflow, Pipeline]]:
+    """The newest `limit` runs of a workflow (reruns included), newest first; one branch unless None."""
+    stmt = (
+        select(Workflow, Pipeline)
+        .join(Pipeline, Pipeline.id == Workflow.pipeline_id)
+        .where(Pipeline.project_id == project_id, Workflow.name == name)
+        .order_by(Workflow.created_at.desc(), Workflow.id.desc())
+        .limit(limit)
+    )
+    if branch is not None:
+        stmt = stmt.where(Pipeline.branch == branch)
+    return [(w, p) for w, p in (await session.execute(stmt)).all()]
+
+
 async def workflow_runs(
     session: AsyncSession, project_id: uuid.UUID, since: datetime, branch: str | None
 ) -> list[tuple[Workflow, Pipeline]]:

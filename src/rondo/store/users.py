@@ -30,23 +30,42 @@ async def add_token(
     display: str,
     label: str,
     user_id: uuid.UUID | None = None,
+    project_id: uuid.UUID | None = None,
+    scope: str | None = None,
 ) -> ApiToken:
-    token = ApiToken(kind=kind, digest=digest, display=display, label=label, user_id=user_id)
+    token = ApiToken(
+        kind=kind, digest=digest, display=display, label=label, user_id=user_id, project_id=project_id, scope=scope
+    )
     session.add(token)
     await session.flush()
     return token
 
 
-async def token_by_digest(session: AsyncSession, digest: str, kind: str) -> ApiToken | None:
-    stmt = select(ApiToken).where(ApiToken.digest == digest, ApiToken.kind == kind, ApiToken.revoked.is_(False))
+async def token_by_digest(session: AsyncSession, digest: str, *kinds: str) -> ApiToken | None:
+    """The live (not revoked) token of one of these kinds with this digest."""
+    stmt = select(ApiToken).where(ApiToken.digest == digest, ApiToken.kind.in_(kinds), ApiToken.revoked.is_(False))
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def touch_token(session: AsyncSession, token_id: uuid.UUID) -> None:
+    await session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=utcnow()))
+
+
+async def project_tokens(session: AsyncSession, project_id: uuid.UUID) -> list[ApiToken]:
+    """A project's live API tokens, oldest first."""
+    stmt = (
+        select(ApiToken)
+        .where(ApiToken.kind == "project", ApiToken.project_id == project_id, ApiToken.revoked.is_(False))
+        .order_by(ApiToken.created_at, ApiToken.id)
+    )
+    return list((await session.execute(stmt)).scalars())
 
 
 async def user_for_token(session: AsyncSession, digest: str) -> User | None:
     token = await token_by_digest(session, digest, "user")
     if token is None or token.user_id is None:
         return None
-    await session.execute(update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=utcnow()))
+    await touch_token(session, token.id)
     return await session.get(User, token.user_id)
 
 

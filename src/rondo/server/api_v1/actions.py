@@ -2,6 +2,8 @@
 
 A v1.1 "build" is a job. Triggering a branch starts a pipeline (a 2.1 config has no single job to
 build), cancel cancels the job, and retry reruns its workflow with just that job, as CircleCI does.
+A project API token of the `all` scope may trigger a branch, cancel and retry; following a project and
+`POST .../build` take a personal token, as CircleCI documents.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from rondo.engine.workflow_actions import ActionError
 from rondo.server import lookups
 from rondo.server.api_v1.build_json import build_summary
 from rondo.server.api_v1.build_rows import build_by_number
-from rondo.server.auth import current_user
+from rondo.server.auth import Caller, current_user, project_writer
 from rondo.server.errors import ApiError
 from rondo.server.services import Services, services
 from rondo.store import pipelines as pipeline_q
@@ -82,11 +84,11 @@ async def _trigger(svc: Services, vcs: str, org: str, repo: str, branch: str | N
 
 @router.post("/project/{vcs}/{org}/{repo}/tree/{branch:path}", status_code=201)
 async def trigger_branch(
-    vcs: str, org: str, repo: str, branch: str, request: Request, user: User = Depends(current_user),
+    vcs: str, org: str, repo: str, branch: str, request: Request, caller: Caller = Depends(project_writer),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:  # fmt: skip
     """Start a pipeline on a branch (`revision`/`tag` in the body are honoured; `build_parameters` are not)."""
-    return await _trigger(svc, vcs, org, repo, branch, await _json_body(request), user.login)
+    return await _trigger(svc, vcs, org, repo, branch, await _json_body(request), caller.login)
 
 
 @router.post("/project/{vcs}/{org}/{repo}/build", status_code=201)
@@ -101,13 +103,14 @@ async def trigger_build(
 
 @router.post("/project/{vcs}/{org}/{repo}/{number}/cancel")
 async def cancel_build(
-    vcs: str, org: str, repo: str, number: int, user: User = Depends(current_user), svc: Services = Depends(services)
-) -> dict[str, Any]:
+    vcs: str, org: str, repo: str, number: int, caller: Caller = Depends(project_writer),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:  # fmt: skip
     async with svc.db.session() as session:
         project = await lookups.project(session, vcs, org, repo)
         build = await build_by_number(session, project, number)
     try:
-        await svc.workflow_actions.cancel_job(build.job.id, user.login)
+        await svc.workflow_actions.cancel_job(build.job.id, caller.login)
     except ActionError as exc:
         if exc.status != 400:
             raise ApiError(exc.status, exc.message) from None
@@ -120,15 +123,16 @@ async def cancel_build(
 
 @router.post("/project/{vcs}/{org}/{repo}/{number}/retry")
 async def retry_build(
-    vcs: str, org: str, repo: str, number: int, user: User = Depends(current_user), svc: Services = Depends(services)
-) -> dict[str, Any]:
+    vcs: str, org: str, repo: str, number: int, caller: Caller = Depends(project_writer),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:  # fmt: skip
     """Rerun the build's workflow with just this job; answers the new build once it has a number."""
     async with svc.db.session() as session:
         project = await lookups.project(session, vcs, org, repo)
         build = await build_by_number(session, project, number)
     try:
         rerun_id = await svc.workflow_actions.rerun(
-            build.job.workflow_id, actor=user.login, job_ids=[str(build.job.id)], sparse_tree=True
+            build.job.workflow_id, actor=caller.login, job_ids=[str(build.job.id)], sparse_tree=True
         )
     except ActionError as exc:
         raise ApiError(exc.status, exc.message) from None

@@ -1,6 +1,7 @@
 """v1.1 builds: details with steps and their output, artifacts, test results, and the step output downloads.
 
-`output_url` works without a token, like CircleCI's presigned links: it is signed and expires.
+`output_url` works without a token, like CircleCI's presigned links: it is signed and expires. Project
+API tokens of the `view-builds` and `all` scopes read all of this for their project.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
+from rondo.domain.project_tokens import VIEW_BUILDS
 from rondo.domain.slugs import ProjectSlug
 from rondo.secrets.url_signing import BadSignature, sign_path, verify_path
 from rondo.server import lookups
@@ -17,7 +19,7 @@ from rondo.server.api_v1.build_json import FILTERS
 from rondo.server.api_v1.build_json import build_details as build_details_json
 from rondo.server.api_v1.build_rows import build_by_number
 from rondo.server.api_v2.artifacts import artifact_items, test_item
-from rondo.server.auth import current_user
+from rondo.server.auth import Caller, api_caller, build_viewer, current_user
 from rondo.server.errors import ApiError
 from rondo.server.services import Services, services
 from rondo.store import pipelines as pipeline_q
@@ -42,7 +44,7 @@ async def latest_build_artifacts(
     repo: str,
     branch: str | None = None,
     filter: str | None = None,
-    _: User = Depends(current_user),
+    _: Caller = Depends(build_viewer),
     svc: Services = Depends(services),
 ) -> list[dict[str, Any]]:
     """Artifacts of the newest build (of `branch`, passing `filter`)."""
@@ -68,7 +70,7 @@ async def build_details(
     org: str,
     repo: str,
     number: BuildNumber,
-    _: User = Depends(current_user),
+    _: Caller = Depends(build_viewer),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
     async with svc.db.session() as session:
@@ -91,7 +93,7 @@ async def build_artifacts(
     org: str,
     repo: str,
     number: BuildNumber,
-    _: User = Depends(current_user),
+    _: Caller = Depends(build_viewer),
     svc: Services = Depends(services),
 ) -> list[dict[str, Any]]:
     """The build's artifacts: `[{path, pretty_path, node_index, url}]`."""
@@ -106,7 +108,7 @@ async def build_tests(
     org: str,
     repo: str,
     number: BuildNumber,
-    _: User = Depends(current_user),
+    _: Caller = Depends(build_viewer),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
     """The build's test results, as v1.1 wraps them: `{"tests": [...], "exceptions": []}`."""
@@ -149,7 +151,9 @@ async def step_output(
         except BadSignature as exc:
             raise ApiError(403, str(exc)) from None
     else:
-        await current_user(request, svc)
+        caller = await api_caller(request, svc)
+        async with svc.db.session() as session:
+            caller.check((await lookups.project(session, vcs, org, repo)).id, VIEW_BUILDS)
     return JSONResponse(await _step_output(svc, vcs, org, repo, number, step, index))
 
 

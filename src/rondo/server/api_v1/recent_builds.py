@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query
 from rondo.server import lookups
 from rondo.server.api_v1.build_json import FILTERS, build_summary
 from rondo.server.api_v1.build_rows import load_builds
-from rondo.server.auth import current_user
+from rondo.server.auth import Caller, current_user, status_reader
 from rondo.server.services import Services, services
 from rondo.store import pipelines as pipeline_q
 from rondo.store.models import User
@@ -59,10 +59,13 @@ async def branch_builds(
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
     filter: str | None = None,
     shallow: str | None = None,
-    _: User = Depends(current_user),
+    _: Caller = Depends(status_reader),
     svc: Services = Depends(services),
 ) -> list[dict[str, Any]]:
-    """Recent builds of one branch; everything after `/tree/` is the branch, slashes included."""
+    """Recent builds of one branch; everything after `/tree/` is the branch, slashes included.
+
+    A project API token of any scope reads them (build statuses).
+    """
     return await _builds(svc, (vcs, org, repo), branch, limit, offset, filter, shallow)
 
 
@@ -75,7 +78,7 @@ async def project_builds(
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
     filter: str | None = None,
     shallow: str | None = None,
-    _: User = Depends(current_user),
+    _: Caller = Depends(status_reader),
     svc: Services = Depends(services),
 ) -> list[dict[str, Any]]:
     return await _builds(svc, (vcs, org, repo), None, limit, offset, filter, shallow)

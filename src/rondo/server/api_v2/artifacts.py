@@ -14,8 +14,9 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import RedirectResponse
 
+from rondo.domain.project_tokens import VIEW_BUILDS
 from rondo.server import lookups
-from rondo.server.auth import current_user
+from rondo.server.auth import Caller, api_caller, current_user
 from rondo.server.errors import ApiError
 from rondo.server.services import Services, services
 from rondo.store.models import Artifact, Job, JobTestResult, User
@@ -96,9 +97,10 @@ async def download_artifact(
     job_id: str,
     node_index: Annotated[int, Path(ge=0, le=lookups.MAX_NUMBER)],
     path: str,
-    _: User = Depends(current_user),
+    caller: Caller = Depends(api_caller),
     svc: Services = Depends(services),
 ) -> RedirectResponse:
+    """A personal token, or a project API token of the artifact's project that may view builds."""
     try:
         job_uuid = uuid.UUID(job_id)
     except ValueError:
@@ -106,4 +108,9 @@ async def download_artifact(
     artifact = await svc.storage.artifact(job_uuid, node_index, path)
     if artifact is None:
         raise ApiError(404, "Artifact not found")
+    if caller.grant is not None:
+        async with svc.db.session() as session:
+            job = await session.get(Job, job_uuid)
+        assert job is not None, "an artifact belongs to a job"
+        caller.check(job.project_id, VIEW_BUILDS, not_found="Artifact not found")
     return RedirectResponse(svc.storage.download_url(artifact), status_code=302)

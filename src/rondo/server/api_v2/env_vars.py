@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -59,13 +59,18 @@ def add_env_var_routes(
     as_json: Callable[[ProjectEnvVar], dict[str, Any]],
     as_list: Callable[[list[dict[str, Any]]], Any],
     deleted: str,
+    reader: Callable[..., Awaitable[object]] = current_user,
+    writer: Callable[..., Awaitable[Origin]] = user_origin,
 ) -> None:
-    """The four envvar routes; v2 and v1.1 differ only in the shapes they answer with."""
+    """The four envvar routes; v2 and v1.1 differ in the shapes they answer with and who may call them.
+
+    `reader` and `writer` are the dependencies that let a caller read (masked values) and change them.
+    """
     path = "/project/{vcs}/{org}/{repo}/envvar"
 
     @router.get(path)
     async def list_env_vars(
-        vcs: str, org: str, repo: str, _: User = Depends(current_user), svc: Services = Depends(services)
+        vcs: str, org: str, repo: str, _: object = Depends(reader), svc: Services = Depends(services)
     ) -> Any:
         project = await project_of(svc, vcs, org, repo)
         return as_list([as_json(r) for r in await svc.project_env.list_all(project.id)])
@@ -76,7 +81,7 @@ def add_env_var_routes(
         org: str,
         repo: str,
         body: EnvVarRequest,
-        origin: Origin = Depends(user_origin),
+        origin: Origin = Depends(writer),
         svc: Services = Depends(services),
     ) -> dict[str, Any]:
         project = await project_of(svc, vcs, org, repo)
@@ -85,7 +90,7 @@ def add_env_var_routes(
 
     @router.get(path + "/{name}")
     async def get_env_var(
-        vcs: str, org: str, repo: str, name: str, _: User = Depends(current_user), svc: Services = Depends(services)
+        vcs: str, org: str, repo: str, name: str, _: object = Depends(reader), svc: Services = Depends(services)
     ) -> dict[str, Any]:
         project = await project_of(svc, vcs, org, repo)
         with api_errors():
@@ -97,7 +102,7 @@ def add_env_var_routes(
         org: str,
         repo: str,
         name: str,
-        origin: Origin = Depends(user_origin),
+        origin: Origin = Depends(writer),
         svc: Services = Depends(services),
     ) -> dict[str, str]:
         project = await project_of(svc, vcs, org, repo)

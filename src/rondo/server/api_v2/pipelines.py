@@ -14,7 +14,7 @@ from rondo.server.errors import ApiError
 from rondo.server.services import Services, services
 from rondo.server.shapes import iso, pipeline_json, workflow_json
 from rondo.store import pipelines as pipeline_q
-from rondo.store.models import User
+from rondo.store.models import Pipeline, User
 
 router = APIRouter(prefix="/api/v2", tags=["Pipeline"])
 
@@ -84,6 +84,11 @@ async def trigger_pipeline(
         project.id,
         Trigger(type="api", actor=user.login, branch=body.branch, tag=body.tag, parameters=body.parameters),
     )
+    return created_json(pipeline)
+
+
+def created_json(pipeline: Pipeline) -> dict[str, Any]:
+    """What triggering answers with (201): the new pipeline's id, state, number and creation time."""
     return {
         "id": str(pipeline.id),
         "state": pipeline.state,
