@@ -63,13 +63,23 @@ def check_url(url: str) -> str:
     except ValueError:
         raise WebhookError(f"url {url!r} is not a valid address, e.g. https://hooks.example.com/circleci") from None
     if parts.scheme.lower() not in ("http", "https"):
+        found = f"{parts.scheme}:" if parts.scheme else "no scheme"
         raise WebhookError(
-            f"url must start with https:// (or http://), not {parts.scheme + ':' if parts.scheme else 'nothing'}; "
-            "e.g. https://hooks.example.com/circleci"
+            f"url must start with https:// (or http://); {url!r} has {found}. E.g. https://hooks.example.com/circleci"
         )
     if not parts.hostname or port == 0:
         raise WebhookError(f"url {url!r} names no host, e.g. https://hooks.example.com/circleci")
     return url
+
+
+def safe_url(url: str) -> str:
+    """The URL without credentials, query or fragment (receivers often keep a token there), for logs and audit."""
+    parts = urlsplit(url)
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    return f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}"
 
 
 def check_secret(secret: str) -> str:
