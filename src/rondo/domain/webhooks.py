@@ -67,8 +67,10 @@ def check_url(url: str) -> str:
         raise WebhookError(
             f"url must start with https:// (or http://); {url!r} has {found}. E.g. https://hooks.example.com/circleci"
         )
-    if not parts.hostname or port == 0:
+    if not parts.hostname:
         raise WebhookError(f"url {url!r} names no host, e.g. https://hooks.example.com/circleci")
+    if port == 0:
+        raise WebhookError(f"url {url!r} names port 0; leave the port out or give one from 1 to 65535")
     return url
 
 
