@@ -8,6 +8,7 @@ subscriber: `rondo.ops.webhook_sender` sends the rows later, and is woken once t
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from typing import Any
 
@@ -21,6 +22,8 @@ from rondo.store import projects as project_q
 from rondo.store import webhooks as webhook_q
 from rondo.store.models import Job, Webhook, WebhookDelivery, Workflow
 from rondo.store.types import utcnow
+
+log = logging.getLogger(__name__)
 
 _WAKE_KEY = "rondo.webhook_outbox.wake"
 
@@ -67,14 +70,18 @@ class WebhookOutbox:
         now = utcnow()
         for hook in hooks:
             eid = event_id(event_type, subject_id, hook.id)
-            payload = event_payload(event_type, eid, now, hook, subject, self._public_url)
+            try:
+                payload = encode(event_payload(event_type, eid, now, hook, subject, self._public_url))
+            except Exception:  # a webhook must never fail the status change it reports
+                log.exception("webhook %s: cannot make the %s payload of %s", hook.id, event_type, subject_id)
+                continue
             session.add(
                 WebhookDelivery(
                     id=uuid.uuid4(),
                     webhook_id=hook.id,
                     event_type=event_type,
                     event_id=eid,
-                    payload=encode(payload),
+                    payload=payload,
                     status=webhook_q.PENDING,
                     attempts=0,
                     attempt_log=[],

@@ -58,6 +58,7 @@ class _Taken:
 
 @dataclass(frozen=True)
 class Attempt:
+    at: datetime
     status_code: int | None
     error: str | None
     ms: int
@@ -66,8 +67,8 @@ class Attempt:
     def ok(self) -> bool:
         return self.status_code is not None and 200 <= self.status_code < 300
 
-    def as_json(self, at: datetime) -> dict[str, Any]:
-        return {"at": at.isoformat(), "status_code": self.status_code, "error": self.error, "ms": self.ms}
+    def as_json(self) -> dict[str, Any]:
+        return {"at": self.at.isoformat(), "status_code": self.status_code, "error": self.error, "ms": self.ms}
 
 
 class WebhookSender:
@@ -136,15 +137,17 @@ class WebhookSender:
         return taken
 
     async def _send(self, taken: _Taken) -> Attempt:
-        started = time.monotonic()
+        at, started = utcnow(), time.monotonic()
 
-        def ms() -> int:
-            return int((time.monotonic() - started) * 1000)
+        def outcome(status_code: int | None, error: str | None = None) -> Attempt:
+            return Attempt(
+                at, status_code, error[:MAX_ERROR] if error else None, int((time.monotonic() - started) * 1000)
+            )
 
         try:
             secret = await self._box.open(taken.sealed_secret, webhook_secret_aad(taken.webhook_id))
         except SecretsError as exc:
-            return Attempt(None, f"the signing secret cannot be opened: {exc}", ms())
+            return outcome(None, f"the signing secret cannot be opened: {exc}")
         body = taken.payload.encode("utf-8")
         headers = {
             "Content-Type": "application/json",
@@ -159,13 +162,11 @@ class WebhookSender:
             async with asyncio.timeout(self.settings.timeout_s):
                 client = self._client(taken.verify_tls)
                 async with client.stream("POST", taken.url, content=body, headers=headers) as response:
-                    return Attempt(response.status_code, None, ms())
+                    return outcome(response.status_code)
         except (TimeoutError, httpx2.TimeoutException):
-            return Attempt(None, f"no answer within {self.settings.timeout_s:g} s", ms())
-        except httpx2.HTTPError as exc:
-            return Attempt(None, f"{type(exc).__name__}: {exc}"[:MAX_ERROR], ms())
-        except Exception as exc:  # one receiver's oddity (a bad URL, a TLS library error) never stops the others
-            return Attempt(None, f"{type(exc).__name__}: {exc}"[:MAX_ERROR], ms())
+            return outcome(None, f"no answer within {self.settings.timeout_s:g} s")
+        except Exception as exc:  # refused, reset, a bad certificate, a URL httpx2 will not take: all retried
+            return outcome(None, f"{type(exc).__name__}: {exc}")
 
     async def _record(self, taken: list[_Taken], attempts: list[Attempt]) -> None:
         now = utcnow()
@@ -175,7 +176,7 @@ class WebhookSender:
                 if row is None:
                     continue  # its webhook was deleted meanwhile
                 row.attempts += 1
-                row.attempt_log = [*row.attempt_log, attempt.as_json(now)]
+                row.attempt_log = [*row.attempt_log, attempt.as_json()]
                 row.last_status_code, row.last_error = attempt.status_code, attempt.error
                 if attempt.ok:
                     row.status, row.finished_at, row.next_attempt_at = webhook_q.DELIVERED, now, None
