@@ -253,3 +253,39 @@ async def test_a_pending_delivery_survives_a_restart(tmp_path: Path, database_ur
     assert len(receiver.received) == tried + 1 and row.attempts == tried + 1
     assert [a["status_code"] for a in row.attempt_log] == [503] * tried + [200]
     assert receiver.received[-1].body == receiver.received[0].body and signed_by(SECRET, receiver.received[-1])
+
+
+async def test_canceled_and_unauthorized_jobs_are_told_too(server: InProcessServer, tmp_path: Path) -> None:
+    config = """\
+version: 2.1
+jobs:
+  build:
+    machine: true
+    steps: [{run: echo build}]
+  secret:
+    machine: true
+    steps: [{run: echo secret}]
+workflows:
+  plain: {jobs: [build]}
+  guarded: {jobs: [{secret: {context: no-such-context}}]}
+"""
+    with Receiver() as receiver:
+        async with server.api() as api:
+            await follow(api, tmp_path, config)  # made before the webhook: sends nothing
+            await add_webhook(api, receiver.url, ["workflow-completed", "job-completed"])
+            triggered = await api.post("/api/v2/project/gh/acme/app/pipeline", json={"branch": "main"})
+            assert triggered.status_code == 201, triggered.text
+            workflows = (await api.get(f"/api/v2/pipeline/{triggered.json()['id']}/workflow")).json()["items"]
+            plain = next(w for w in workflows if w["name"] == "plain")
+            # No agent runs: `build` waits in the queue until it is canceled.
+            assert (await api.post(f"/api/v2/workflow/{plain['id']}/cancel")).status_code == 202
+            await wait_for(lambda: _count(receiver, 4), what="two jobs' and two workflows' events")
+    told = {(r.json["type"], (r.json.get("job") or r.json["workflow"])["name"]): r.json for r in receiver.received}
+    assert {key: (body.get("job") or body["workflow"])["status"] for key, body in told.items()} == {
+        ("job-completed", "build"): "canceled",
+        ("workflow-completed", "plain"): "canceled",
+        ("job-completed", "secret"): "unauthorized",
+        ("workflow-completed", "guarded"): "unauthorized",
+    }
+    assert told[("job-completed", "build")]["job"]["started_at"] is None  # it never ran
+    assert len(receiver.received) == 4
