@@ -54,6 +54,14 @@ class Settings(BaseSettings):
         False, description="Serve HTML, CSS, JavaScript and XML artifacts as what they are, not as plain text"
     )
 
+    webhook_timeout_s: float = Field(
+        10.0, gt=0, le=120, description="How long an outbound webhook's receiver has to answer"
+    )
+    webhook_max_attempts: int = Field(5, ge=1, le=20, description="Tries per outbound webhook delivery")
+    webhook_retry_base_s: float = Field(
+        10.0, gt=0, description="Wait before the first retry of a failed delivery; each next wait is 4x longer"
+    )
+
     log_level: str = Field("info", description="debug, info, warning or error")
 
     @field_validator("log_level")

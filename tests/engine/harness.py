@@ -12,7 +12,7 @@ from typing import Any
 import httpx2
 import uvicorn
 
-from rondo.engine.accounts import Accounts
+from rondo.engine.accounts import ADMIN_TOKEN_FILE, Accounts
 from rondo.secrets.server_key import load_or_create_server_key
 from rondo.server.app import create_app
 from rondo.settings import Settings
@@ -42,8 +42,10 @@ class InProcessServer:
         try:
             accounts = Accounts(db, load_or_create_server_key(self.settings.resolved_data_dir))
             first = await accounts.first_start(self.settings.resolved_data_dir)
-            assert first is not None
-            return first.admin_token, await accounts.create_agent_token("test agent")
+            # A server started again on the same data dir and database (a restart) finds the first one's token.
+            token_file = self.settings.resolved_data_dir / ADMIN_TOKEN_FILE
+            admin_token = first.admin_token if first else token_file.read_text()
+            return admin_token.strip(), await accounts.create_agent_token("test agent")
         finally:
             await db.close()
 

@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 from rondo.engine.key_rotation import rotate_keys
+from rondo.engine.webhooks import WebhookSpec
 from rondo.ops.audit import SYSTEM, Origin
-from rondo.secrets.envelope import Sealed, env_var_aad
+from rondo.secrets.envelope import Sealed, env_var_aad, webhook_secret_aad
 from rondo.server.app import build_services
 from rondo.settings import Settings
 from rondo.store import env_vars as env_q
@@ -34,10 +35,14 @@ async def test_rotation_rewraps_every_data_key_and_keeps_values(tmp_path: Path, 
         ctx = await svc.contexts.create(org, "org-global", origin)
         admin = (await svc.users.create("root", "Root", True, origin))[0]
         await svc.contexts.put_env_var(ctx.id, "CTX", "context-value", admin, origin)
+        hook = await svc.webhooks.create(
+            WebhookSpec("hook", ["job-completed"], "https://hooks.example.com/", True, "hook-secret", str(project.id)),
+            origin,
+        )
         old_key = svc.secret_box.wrapper.current_id  # type: ignore[attr-defined]
 
         report = await rotate_keys(svc.db, svc.secret_box, settle_s=0)
-        assert report.rewrapped == {"project_env_vars": 3, "context_env_vars": 1, "task_secrets": 0}
+        assert report.rewrapped == {"project_env_vars": 3, "context_env_vars": 1, "webhooks": 1, "task_secrets": 0}
         assert report.dropped_keys == [old_key]
         keyring = json.loads((tmp_path / "data" / "keys" / "keyring.json").read_text())
         assert [k["id"] for k in keyring["keys"]] == [report.new_key] != [old_key]
@@ -55,6 +60,11 @@ async def test_rotation_rewraps_every_data_key_and_keeps_values(tmp_path: Path, 
             Sealed(ctx_rows[0].wrapped_dek, ctx_rows[0].ciphertext), env_var_aad("context", ctx.id, "CTX")
         )
         assert ctx_value == "context-value"
+        hook = await svc.webhooks.get(hook.id)
+        assert hook.wrapped_dek.startswith(f"local:{report.new_key}:")
+        assert await svc.secret_box.open(Sealed(hook.wrapped_dek, hook.ciphertext), webhook_secret_aad(hook.id)) == (
+            "hook-secret"
+        )
     finally:
         await svc.db.close()
 

@@ -97,6 +97,17 @@ async def produce_every_event(server: InProcessServer, tmp_path: Path) -> None:
         token = {"scope": "view-builds", "label": "dashboard"}
         made = ok(await api.post("/api/v1.1/project/github/acme/app/token", json=token), 201)
         ok(await api.delete(f"/api/v1.1/project/github/acme/app/token/{made['id']}"))
+        hook = {
+            "name": "events",
+            "events": ["job-completed"],
+            "url": "https://hooks.example.com/in?token=t0k3n",
+            "verify-tls": True,
+            "signing-secret": "hook-secret-hhhh",
+            "scope": {"id": project["id"], "type": "project"},
+        }
+        hook_made = ok(await api.post("/api/v2/webhook", json=hook), 201)
+        ok(await api.put(f"/api/v2/webhook/{hook_made['id']}", json={"events": ["workflow-completed"]}))
+        ok(await api.delete(f"/api/v2/webhook/{hook_made['id']}"))
 
         async def on_hold() -> dict[str, Any] | None:
             wfs = (await api.get(f"/api/v2/pipeline/{project['first_pipeline']['id']}/workflow")).json()["items"]
@@ -162,6 +173,10 @@ async def test_every_event_type_is_in_the_csv_with_all_fields(
     assert created["target"]["name"] == "gh/acme/app" and created["scope"]["name"] == "gh/acme"
     assert created["payload"]["env_var"] == {"name": "A"}
     assert "value-aaaa" not in json.dumps(rows)  # names only, never values
+    assert "hook-secret-hhhh" not in json.dumps(rows) and "t0k3n" not in json.dumps(rows)
+    changed = by_action["project.webhook.update"][0]
+    assert changed["target"]["type"] == "webhook" and changed["scope"]["name"] == "gh/acme"
+    assert changed["payload"]["changed"] == {"events": {"from": ["job-completed"], "to": ["workflow-completed"]}}
     assert by_action["user.logged_in"][0]["actor"]["name"] == "dev"
     assert by_action["user.create"][0]["actor"]["type"] == "system"  # the first start's admin
     assert by_action["settings.update"][0]["payload"]["changed"] == {"suspend_new_users": {"from": False, "to": True}}

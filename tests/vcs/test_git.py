@@ -45,6 +45,11 @@ async def test_read_files_at_revisions(repo: Path, tmp_path: Path) -> None:
         "with a body",
         "Rondo Test",
     )
+    assert (info.author_email, info.committer_name, info.committer_email) == (
+        "test@rondo.invalid",
+        "Rondo Test",
+        "test@rondo.invalid",
+    )
     # a commit made after the mirror was created is fetched on demand
     new = commit_files(repo, {"later.txt": "l\n"}, "later")
     assert await r.read_file(new, "later.txt") == b"l\n"

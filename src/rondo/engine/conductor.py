@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from rondo.domain.status import FINAL_JOB_STATUSES, JobStatus, PipelineState, WorkflowStatus
 from rondo.domain.workflow_graph import GraphJob, settle, workflow_status
 from rondo.engine import job_secrets
+from rondo.engine.completions import CompletionListener, NoCompletions
 from rondo.engine.job_events import actor_login, record_job_event
 from rondo.engine.reruns import create_rerun
 from rondo.engine.task_specs import TaskContext, build_task_spec
@@ -50,8 +51,9 @@ class SettleResult:
 
 
 class Conductor:
-    def __init__(self, settings: ConductorSettings) -> None:
+    def __init__(self, settings: ConductorSettings, completions: CompletionListener | None = None) -> None:
         self._settings = settings
+        self.completions = completions or NoCompletions()  # told of every job and workflow that ends
 
     async def settle_workflow(self, session: AsyncSession, workflow: Workflow) -> SettleResult:
         """Queue every job whose requirements are met, mark doomed ones not_run, update the status."""
@@ -110,6 +112,7 @@ class Conductor:
                 WorkflowStatus.UNAUTHORIZED,
             ):
                 workflow.stopped_at = now
+                await self.completions.workflow_completed(session, workflow)
             if new_status == WorkflowStatus.FAILED and workflow.auto_rerun < workflow.max_auto_reruns:
                 # `max_auto_reruns`: rerun from failed, as CircleCI does, until the budget is spent.
                 rerun = await create_rerun(
@@ -189,6 +192,7 @@ class Conductor:
             job.message = secrets.message
             job.stopped_at = now
             await record_job_event(session, "workflow.job.finish", job, success=False, reason=secrets.message)
+            await self.completions.job_completed(session, job)
             return 0
         job.status = JobStatus.QUEUED
         job.queued_at = now
@@ -272,6 +276,7 @@ class Conductor:
         for done in tasks:
             await job_secrets.drop_for_task(session, done.id)
         await record_job_event(session, "workflow.job.finish", job, success=job.status == JobStatus.SUCCESS)
+        await self.completions.job_completed(session, job)
         workflow = await pipeline_q.workflow_by_id(session, job.workflow_id)
         assert workflow is not None
         result = await self.settle_workflow(session, workflow)

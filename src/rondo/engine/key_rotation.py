@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from rondo.secrets.envelope import SecretBox
 from rondo.store import env_vars as env_q
+from rondo.store import webhooks as webhook_q
 from rondo.store.db import Database
 from rondo.store.models import ContextEnvVar, ProjectEnvVar
 
@@ -35,6 +36,21 @@ async def _rewrap_table(db: Database, box: SecretBox, model: type[ProjectEnvVar 
     while True:
         async with db.session() as session:
             rows = await env_q.env_var_page(session, model, after, PAGE)
+            for row in rows:
+                if not box.wrapper.is_current(row.wrapped_dek):
+                    row.wrapped_dek = await box.rewrap(row.wrapped_dek)
+                    count += 1
+        if len(rows) < PAGE:
+            return count
+        after = rows[-1].id
+
+
+async def _rewrap_webhooks(db: Database, box: SecretBox) -> int:
+    count = 0
+    after: uuid.UUID | None = None
+    while True:
+        async with db.session() as session:
+            rows = await webhook_q.webhook_page(session, after, PAGE)
             for row in rows:
                 if not box.wrapper.is_current(row.wrapped_dek):
                     row.wrapped_dek = await box.rewrap(row.wrapped_dek)
@@ -71,9 +87,11 @@ async def _pass(db: Database, box: SecretBox, report: RotationReport) -> int:
         n = await _rewrap_table(db, box, model)
         report.rewrapped[label] = report.rewrapped.get(label, 0) + n
         done += n
-    n = await _rewrap_tasks(db, box)
-    report.rewrapped["task_secrets"] = report.rewrapped.get("task_secrets", 0) + n
-    return done + n
+    for label, rewrap in (("webhooks", _rewrap_webhooks), ("task_secrets", _rewrap_tasks)):
+        n = await rewrap(db, box)
+        report.rewrapped[label] = report.rewrapped.get(label, 0) + n
+        done += n
+    return done
 
 
 async def rotate_keys(db: Database, box: SecretBox, *, settle_s: float = SETTLE_S) -> RotationReport:

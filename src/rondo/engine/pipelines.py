@@ -204,6 +204,9 @@ class PipelineService:
                 pipeline.revision = await repo.resolve(ref)
             info, raw = await repo.commit_and_file(pipeline.revision, CONFIG_PATH)
             pipeline.commit_subject, pipeline.commit_body = info.subject, info.body
+            pipeline.commit_author_name, pipeline.commit_author_email = info.author_name, info.author_email
+            pipeline.commit_committer_name, pipeline.commit_committer_email = info.committer_name, info.committer_email
+            pipeline.commit_authored_at, pipeline.commit_committed_at = info.authored_at, info.committed_at
         except VcsError as exc:
             return [{"type": "config-fetch", "message": str(exc)}], None
         if raw is None:

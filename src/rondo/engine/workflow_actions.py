@@ -128,8 +128,9 @@ class WorkflowActions:
         if not running:
             job.status = JobStatus.CANCELED
             job.stopped_at = now
-            if job.queued_at is not None:  # it was scheduled, so its end is audited like any other
+            if job.queued_at is not None:  # it was scheduled, so its end is audited and told like any other
                 await record_job_event(session, "workflow.job.finish", job, success=False)
+                await self._conductor.completions.job_completed(session, job)
 
     async def rerun(
         self,

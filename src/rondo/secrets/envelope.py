@@ -105,3 +105,8 @@ class SecretBox:
 def env_var_aad(owner_type: str, owner_id: object, name: str) -> str:
     """The associated data of an environment variable: its owner (`project`/`context` and id) and its name."""
     return f"{owner_type}:{owner_id}|env:{name}"
+
+
+def webhook_secret_aad(webhook_id: object) -> str:
+    """The associated data of an outbound webhook's signing secret."""
+    return f"webhook:{webhook_id}|signing-secret"

@@ -35,9 +35,12 @@ from rondo.engine.schedules import ScheduleService
 from rondo.engine.system_settings import SystemSettings
 from rondo.engine.users import UserService
 from rondo.engine.wakeup import Wakeup
+from rondo.engine.webhooks import WebhookService
 from rondo.engine.workflow_actions import WorkflowActions
 from rondo.objects import LocalObjectStore, ObjectStore, S3ObjectStore, S3Settings
 from rondo.ops.health import health
+from rondo.ops.webhook_outbox import WebhookOutbox
+from rondo.ops.webhook_sender import SenderSettings, WebhookSender
 from rondo.secrets.envelope import SecretBox
 from rondo.secrets.keyring import LocalKeyring
 from rondo.secrets.server_key import load_or_create_server_key
@@ -68,6 +71,7 @@ from rondo.server.api_v2.pipelines import router as pipelines_router
 from rondo.server.api_v2.projects import router as projects_router
 from rondo.server.api_v2.schedules import router as schedules_router
 from rondo.server.api_v2.test_insights import router as test_insights_router
+from rondo.server.api_v2.webhooks import router as webhooks_router
 from rondo.server.api_v2.workflows import router as workflows_router
 from rondo.server.errors import install_error_handlers
 from rondo.server.hooks.git import router as git_hook_router
@@ -121,13 +125,15 @@ def build_services(settings: Settings) -> Services:
     objects = build_object_store(settings, server_key)
     wakeup = Wakeup()
     repositories = Repositories(data_dir / "git-mirrors")
+    outbox = WebhookOutbox(settings.resolved_public_url)
     conductor = Conductor(
         ConductorSettings(
             public_url=settings.resolved_public_url,
             no_output_timeout_s=settings.no_output_timeout_s,
             max_job_time_s=settings.max_job_time_s,
             server_key=server_key,
-        )
+        ),
+        completions=outbox,
     )
     orbs = OrbRegistry(db)
     orb_source = RegistryOrbSource(orbs)  # one instance, so its cache of released versions is shared
@@ -184,6 +190,18 @@ def build_services(settings: Settings) -> Services:
             ),
         ),
         janitor=Janitor(db, objects, expiry_days=settings.storage_object_expiry_days),
+        webhooks=WebhookService(db, secret_box),
+        webhook_sender=WebhookSender(
+            db,
+            secret_box,
+            outbox.delivery_added,
+            SenderSettings(
+                timeout_s=settings.webhook_timeout_s,
+                max_attempts=settings.webhook_max_attempts,
+                retry_base_s=settings.webhook_retry_base_s,
+                lease_s=settings.webhook_timeout_s + 20.0,
+            ),
+        ),
     )
 
 
@@ -222,6 +240,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             asyncio.create_task(svc.agents.run_sweeper(), name="agent-sweeper"),
             asyncio.create_task(svc.schedules.run_loop(), name="schedules"),
             asyncio.create_task(svc.janitor.run_loop(), name="janitor"),
+            asyncio.create_task(svc.webhook_sender.run_loop(), name="webhook-sender"),
         ]
         try:
             yield
@@ -279,6 +298,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         pipeline_config_router,
         artifacts_router,
         schedules_router,
+        webhooks_router,
         workflows_router,
         orbs_router,
         agents_router,

@@ -23,8 +23,10 @@ from rondo.engine.schedules import ScheduleService
 from rondo.engine.system_settings import SystemSettings
 from rondo.engine.users import UserService
 from rondo.engine.wakeup import Wakeup
+from rondo.engine.webhooks import WebhookService
 from rondo.engine.workflow_actions import WorkflowActions
 from rondo.objects import ObjectStore
+from rondo.ops.webhook_sender import WebhookSender
 from rondo.secrets.envelope import SecretBox
 from rondo.settings import Settings
 from rondo.store.db import Database
@@ -55,6 +57,8 @@ class Services:
     system_settings: SystemSettings
     storage: JobStorage
     janitor: Janitor
+    webhooks: WebhookService
+    webhook_sender: WebhookSender
 
 
 def services(request: Request) -> Services:

@@ -122,6 +122,13 @@ class Pipeline(Base):
     vcs_url: Mapped[str] = mapped_column(Text)
     commit_subject: Mapped[str | None] = mapped_column(Text)
     commit_body: Mapped[str | None] = mapped_column(Text)
+    # The commit's people, for outbound webhooks' `vcs.commit` (null for pipelines made before 0009).
+    commit_author_name: Mapped[str | None] = mapped_column(Text)
+    commit_author_email: Mapped[str | None] = mapped_column(Text)
+    commit_authored_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    commit_committer_name: Mapped[str | None] = mapped_column(Text)
+    commit_committer_email: Mapped[str | None] = mapped_column(Text)
+    commit_committed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     errors: Mapped[list[Any]] = mapped_column(JSON, default=list)
     config_source: Mapped[str | None] = mapped_column(Text)
@@ -470,3 +477,45 @@ class JobTestResult(Base):
     message: Mapped[str] = mapped_column(Text, default="")
     source: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = _created()
+
+
+class Webhook(Base):
+    """An outbound webhook of a project: where to POST which events; the signing secret is sealed."""
+
+    __tablename__ = "webhooks"
+    id: Mapped[uuid.UUID] = _id()
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id"), index=True)  # scope {type: project}
+    name: Mapped[str] = mapped_column(String(200))
+    url: Mapped[str] = mapped_column(Text)
+    events: Mapped[list[Any]] = mapped_column(JSON)  # workflow-completed, job-completed
+    verify_tls: Mapped[bool] = mapped_column(Boolean, default=True)
+    masked_secret: Mapped[str] = mapped_column(String(16))  # what the API shows: xxxx + the last 4 characters
+    wrapped_dek: Mapped[str] = mapped_column(Text)
+    ciphertext: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _created()
+
+
+class WebhookDelivery(Base):
+    """The outbox: one event for one webhook, written with the status change that caused it, sent later.
+
+    `payload` is the exact body sent (and signed) on every attempt. `next_attempt_at` is when the sender
+    may take it next; a sender that takes it pushes that forward by a lease, so a server that dies
+    mid-send leaves it to be sent again. `attempt_log` keeps each attempt's time, status code or error.
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),)
+    id: Mapped[uuid.UUID] = _id()  # also the Circle-Delivery-Id header
+    webhook_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("webhooks.id"), index=True)
+    event_type: Mapped[str] = mapped_column(String(40))
+    event_id: Mapped[uuid.UUID] = mapped_column(Uuid)  # the payload's `id`
+    payload: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))  # pending | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempt_log: Mapped[list[Any]] = mapped_column(JSON, default=list)  # [{at, status_code, error, ms}]
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = _created()
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # delivered, or given up

@@ -36,6 +36,7 @@ class CommitInfo:
     author_email: str
     authored_at: datetime
     committer_name: str
+    committer_email: str
     committed_at: datetime
 
 
@@ -183,12 +184,12 @@ class GitRepository:
             self._commits.move_to_end(revision)
             return self._commits[revision]
         await self._ensure(revision)
-        fmt = "%H%x00%an%x00%ae%x00%aI%x00%cn%x00%cI%x00%s%x00%b"
+        fmt = "%H%x00%an%x00%ae%x00%aI%x00%cn%x00%ce%x00%cI%x00%s%x00%b"
         out = await self._run("show", "-s", f"--format={fmt}", revision, "--", cwd=self.mirror)
         parts = out.decode(errors="replace").split("\x00")
-        if len(parts) < 8:
+        if len(parts) < 9:
             raise VcsError(f"cannot read commit {revision} of {self.url}")
-        sha, an, ae, ad, cn, cd, subject, body = parts[:8]
+        sha, an, ae, ad, cn, ce, cd, subject, body = parts[:9]
         info = CommitInfo(
             sha=sha,
             subject=subject,
@@ -197,6 +198,7 @@ class GitRepository:
             author_email=ae,
             authored_at=datetime.fromisoformat(ad),
             committer_name=cn,
+            committer_email=ce,
             committed_at=datetime.fromisoformat(cd),
         )
         if _SHA.match(revision):
