@@ -126,6 +126,8 @@ def check_build_details(api: httpx2.Client, run: dict[str, Any], head: str) -> N
     assert (details["failed"], details["canceled"], details["timedout"]) == (False, False, False)
     assert (details["branch"], details["vcs_revision"], details["vcs_tag"]) == (BRANCH, head, None)
     assert (details["subject"], details["body"]) == ("initial commit", "")
+    assert (details["author_name"], details["author_email"]) == ("Rondo Test", "test@rondo.invalid")
+    assert details["committer_name"] == "Rondo Test" and details["committer_date"].endswith("Z")
     assert (details["username"], details["reponame"], details["vcs_type"]) == ("acme", "app", "github")
     assert details["build_url"].endswith(f"/gh/acme/app/{build['job_number']}")
     assert details["start_time"] and details["stop_time"] and details["queued_at"]

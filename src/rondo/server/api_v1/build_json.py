@@ -113,11 +113,13 @@ def build_summary(build: Build, public_url: str, *, shallow: bool = False) -> di
         "branch": pipe.branch,
         "vcs_revision": pipe.revision,
         "vcs_tag": pipe.tag,
-        # Rondo keeps a commit's subject and body, not its people; unknown is null, as CircleCI shows it.
-        "committer_name": None,
-        "committer_email": None,
-        "author_name": None,
-        "author_email": None,
+        # Pipelines made before the commit's people were kept have nulls, as CircleCI shows unknowns.
+        "committer_name": pipe.commit_committer_name,
+        "committer_email": pipe.commit_committer_email,
+        "committer_date": iso(pipe.commit_committed_at),
+        "author_name": pipe.commit_author_name,
+        "author_email": pipe.commit_author_email,
+        "author_date": iso(pipe.commit_authored_at),
         "subject": pipe.commit_subject,
         "body": pipe.commit_body,
         "why": _why(pipe, slug),
