@@ -30,6 +30,7 @@ from backports.zstd import ZstdFile, tarfile
 from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import make_url
 
+from rondo.objects import S3Settings
 from rondo.ops.backup_database import revision
 from rondo.secrets.keyring import LocalKeyring
 from rondo.secrets.server_key import load_or_create_server_key
@@ -41,6 +42,7 @@ from tests.e2e.server_process import RondoServer, wait_for
 from tests.e2e.test_push_runs_jobs import FINAL, jobs_by_name, step_output, workflows
 from tests.engine.harness import InProcessServer
 from tests.plaintext import database_text
+from tests.s3_server import s3_environment
 
 pytestmark = pytest.mark.e2e
 
@@ -383,3 +385,41 @@ def test_a_backup_of_an_older_rondo_is_upgraded_on_restore(
     assert revision(new_url) == head_revision()
     stored = database_text(new_url)
     assert "old-timer" in stored and "system.restore" in stored
+
+
+def test_objects_in_s3_or_left_out_are_named_not_copied(tmp_path: Path, s3_settings: S3Settings) -> None:
+    src = tmp_path / "src"
+    small_installation(src, sqlite_url(src), "value-s3s3")
+    s3 = s3_environment(s3_settings)
+
+    # With S3, the archive says where the objects are and holds none.
+    archive = tmp_path / "s3.tar.zst"
+    made = rondo({**env_for(src, sqlite_url(src)), **s3}, "backup", "-o", str(archive))
+    assert made.returncode == 0, made.stderr
+    assert f"no objects (they live in the S3 bucket {s3_settings.bucket})" in made.stdout
+    members = archive_members(archive)
+    objects = json.loads(members["manifest.json"])["objects"]
+    assert (objects["backend"], objects["included"], objects["bucket"]) == ("s3", False, s3_settings.bucket)
+    assert "not in this archive" in objects["note"]
+    assert not [n for n in members if n.startswith("objects/")]
+
+    # Restoring it where the bucket is not configured would lose the objects: refused unless --force.
+    bare = tmp_path / "bare"
+    done = rondo(env_for(bare, sqlite_url(bare)), "restore", str(archive))
+    assert done.returncode == 1 and f"kept its objects in the S3 bucket {s3_settings.bucket}" in done.stderr
+    assert "set RONDO_S3_BUCKET" in done.stderr and not bare.exists()
+    done = rondo({**env_for(bare, sqlite_url(bare)), **s3}, "restore", str(archive))
+    assert done.returncode == 0, done.stderr
+    assert "objects   none in the archive" in done.stdout and "warning" not in done.stdout
+
+    # --no-objects leaves the local folder out, and the restore says what to copy.
+    (src / "objects" / "artifacts").mkdir(parents=True)
+    (src / "objects" / "artifacts" / "kept-elsewhere").write_bytes(b"x")
+    lean = tmp_path / "lean.tar.zst"
+    made = rondo(env_for(src, sqlite_url(src)), "backup", "-o", str(lean), "--no-objects")
+    assert made.returncode == 0 and "no objects (--no-objects)" in made.stdout
+    assert not [n for n in archive_members(lean) if n.startswith("objects/")]
+    other = tmp_path / "other"
+    done = rondo(env_for(other, sqlite_url(other)), "restore", str(lean))
+    assert done.returncode == 0, done.stderr
+    assert "warning: the backup was made with --no-objects: copy the old objects folder into" in done.stdout
