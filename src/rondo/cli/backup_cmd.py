@@ -24,11 +24,14 @@ def _progress(message: str) -> None:
 
 def backup(settings: Settings, output: Path | None, include_objects: bool) -> None:
     target = output or default_output()
+    if target.is_dir():
+        target = target / default_output()
     try:
         report = create_backup(settings, target, include_objects=include_objects, progress=_progress)
-    except BackupError as exc:
-        _record_failure(settings, "system.backup", {"file": str(target), "error": str(exc)})
-        raise SystemExit(f"rondo: backup failed: {exc}") from None
+    except (BackupError, OSError) as exc:
+        reason = str(exc) if isinstance(exc, BackupError) else _os_error(exc)
+        _record_failure(settings, "system.backup", {"file": str(target), "error": reason})
+        raise SystemExit(f"rondo: backup failed: {reason}") from None
     m = report.manifest
     if m.alembic_revision == head_revision():
         asyncio.run(record_system_event(settings.resolved_database_url, "system.backup", backup_event(report)))
@@ -55,6 +58,8 @@ def restore(settings: Settings, archive: Path, force: bool) -> None:
         )
     except BackupError as exc:
         raise SystemExit(f"rondo: restore refused: {exc}") from None
+    except OSError as exc:
+        raise SystemExit(f"rondo: restore failed: {_os_error(exc)}") from None
     m = report.manifest
     typer.echo(f"restored {archive} into {report.database} and {settings.resolved_data_dir}")
     typer.echo(f"  backup    taken at {m.created_at} on {m.host} by Rondo {m.rondo_version}")
@@ -74,6 +79,12 @@ async def _finish(settings: Settings, report: RestoreReport) -> LostWork:
     services = build_services(settings)
     try:
         lost = await services.agents.recover_after_restore(report.manifest.created_at)
+    except Exception as exc:  # restored all the same: the server's lost-agent sweep does this after it starts
+        _progress(
+            f"warning: could not end the work that was running at backup time ({exc}); the server will, "
+            f"{settings.agent_lost_after_s:.0f}s after it starts"
+        )
+        lost = LostWork()
     finally:
         await services.db.close()
     m = report.manifest
@@ -88,6 +99,11 @@ async def _finish(settings: Settings, report: RestoreReport) -> LostWork:
     }
     await record_system_event(settings.resolved_database_url, "system.restore", payload)
     return lost
+
+
+def _os_error(exc: OSError) -> str:
+    where = f" ({exc.filename})" if exc.filename else ""
+    return f"{exc.strerror or exc}{where}"
 
 
 def _record_failure(settings: Settings, action: str, payload: dict[str, Any]) -> None:

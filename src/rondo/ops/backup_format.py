@@ -99,9 +99,11 @@ def listing_digest(entries: dict[str, str]) -> str:
 
 
 def human_size(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
     value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
         value /= 1024
-    return f"{value:.1f} TiB"
+        if value < 1024 or unit == "TiB":
+            break
+    return f"{value:.1f} {unit}"
