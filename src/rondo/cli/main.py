@@ -253,6 +253,32 @@ def keys_list() -> None:
     keys_cmd.list_keys(load_settings())
 
 
+@app.command("backup")
+def backup(
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="The archive to write (default: ./rondo-backup-<UTC time>.tar.zst)"
+    ),
+    no_objects: bool = typer.Option(False, "--no-objects", help="Leave the local object store out"),
+) -> None:
+    """Back up the installation (database, keys, local objects) into one archive, mode 0600. Safe while serving."""
+    from rondo.cli import backup_cmd
+
+    backup_cmd.backup(load_settings(), output, include_objects=not no_objects)
+
+
+@app.command("restore")
+def restore(
+    file: Path = typer.Argument(..., help="An archive made by `rondo backup`"),
+    force: bool = typer.Option(
+        False, "--force", help="Replace a non-empty installation (and ignore other clients of its database)"
+    ),
+) -> None:
+    """Restore a backup into this installation (stop the server first), then upgrade its schema."""
+    from rondo.cli import backup_cmd
+
+    backup_cmd.restore(load_settings(), file, force)
+
+
 admin_app = typer.Typer(no_args_is_help=True, help="Administration: users and the audit log.")
 admin_user_app = typer.Typer(no_args_is_help=True, help="User accounts (administrators).")
 app.add_typer(admin_app, name="admin")

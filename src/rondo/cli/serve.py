@@ -13,6 +13,7 @@ import uvicorn
 
 from rondo.engine.accounts import ADMIN_TOKEN_FILE, BUILTIN_AGENT_TOKEN_FILE
 from rondo.engine.wakeup import Wakeup
+from rondo.ops.data_dir_lock import DataDirBusy, serving
 from rondo.server.app import build_services, create_app
 from rondo.settings import Settings
 from rondo.store.migrate import upgrade
@@ -34,8 +35,12 @@ class _Server(uvicorn.Server):
 
 def serve(settings: Settings) -> None:
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    upgrade(settings.resolved_database_url)
-    asyncio.run(_serve(settings))
+    try:
+        with serving(settings.resolved_data_dir):  # `rondo restore` waits for no server: it refuses to run
+            upgrade(settings.resolved_database_url)
+            asyncio.run(_serve(settings))
+    except DataDirBusy as exc:
+        raise SystemExit(f"rondo: {exc}") from None
 
 
 async def _serve(settings: Settings) -> None:

@@ -9,7 +9,9 @@ from pathlib import Path
 from rondo.engine.project_tokens import ProjectGrant
 from rondo.ops.audit import SERVER_SCOPE, SYSTEM, Origin, record, user_ref
 from rondo.secrets.tokens import (
+    ADMIN_TOKEN_FILE,
     AGENT_TOKEN_PREFIX,
+    BUILTIN_AGENT_TOKEN_FILE,
     USER_TOKEN_PREFIX,
     display_prefix,
     new_token,
@@ -19,8 +21,7 @@ from rondo.store import users as user_q
 from rondo.store.db import Database
 from rondo.store.models import ApiToken, User
 
-ADMIN_TOKEN_FILE = "admin-token"
-BUILTIN_AGENT_TOKEN_FILE = "builtin-agent-token"
+__all__ = ["ADMIN_TOKEN_FILE", "BUILTIN_AGENT_TOKEN_FILE", "Accounts", "FirstStart", "write_secret_file"]
 
 
 @dataclass(frozen=True)

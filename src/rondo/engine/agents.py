@@ -6,7 +6,10 @@ import asyncio
 import logging
 import time
 import uuid
+from dataclasses import dataclass, field
 from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from rondo.domain.agent_protocol import (
     EventBatch,
@@ -35,6 +38,16 @@ from rondo.store.models import Agent, OutputChunk, Step, Task
 from rondo.store.types import utcnow
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class LostWork:
+    """What losing agents did to their running tasks."""
+
+    requeued: list[uuid.UUID] = field(default_factory=list)
+    failed: list[uuid.UUID] = field(default_factory=list)
+    open_steps: list[tuple[uuid.UUID, int]] = field(default_factory=list)  # steps cut short, to compact
+    queued_tasks: int = 0
 
 
 class UnknownAgent(Exception):
@@ -232,24 +245,59 @@ class AgentService:
 
     async def sweep_lost(self) -> int:
         """Fail the running tasks of agents that stopped heart-beating; return how many agents were lost."""
-        queued = 0
+        lost = LostWork()
         async with self._db.session() as session:
-            lost = await agent_q.silent_since(session, utcnow() - self._lost_after)
-            for agent in lost:
-                agent.state = "down"
-                for task in await task_q.running_tasks_of_agent(session, agent.id):
-                    msg = f"agent {agent.name} stopped reporting for {self._lost_after.total_seconds():.0f}s"
-                    if task.retries == 0 and not await task_q.steps_of(session, task.id):
-                        # Nothing ran yet: give it once more to another agent, as CircleCI retries.
-                        await self._conductor.requeue_task(session, task, msg)
-                        queued += 1
-                        continue
-                    result = await self._conductor.task_finished(session, task, JobStatus.INFRASTRUCTURE_FAIL, msg)
-                    queued += result.queued_tasks
+            agents = await agent_q.silent_since(session, utcnow() - self._lost_after)
+            for agent in agents:
+                msg = f"agent {agent.name} stopped reporting for {self._lost_after.total_seconds():.0f}s"
+                await self._lose_agent(session, agent, msg, lost)
                 log.warning("agent %s (%s) is down: no heartbeat", agent.name, agent.id)
-        if queued:
+        await self._after_loss(lost)
+        return len(agents)
+
+    async def recover_after_restore(self, backup_taken_at: str) -> LostWork:
+        """After `rondo restore`: the backed-up installation's agents are gone, and so is what they ran.
+
+        Every agent that was up at backup time is marked down, and its running tasks go the way of a lost
+        agent's: requeued if nothing ran yet, else `infrastructure_fail` saying the installation was
+        restored, so no job of the backup shows Running forever.
+        """
+        lost = LostWork()
+        msg = f"the installation was restored from a backup taken at {backup_taken_at}, while this task was running"
+        async with self._db.session() as session:
+            for agent in await agent_q.all_agents(session):
+                if agent.state != "down":
+                    await self._lose_agent(session, agent, msg, lost)
+        await self._after_loss(lost)
+        return lost
+
+    async def _lose_agent(self, session: AsyncSession, agent: Agent, msg: str, lost: LostWork) -> None:
+        agent.state = "down"
+        for task in await task_q.running_tasks_of_agent(session, agent.id):
+            steps = await task_q.steps_of(session, task.id)
+            if task.retries == 0 and not steps:
+                # Nothing ran yet: give it once more to another agent, as CircleCI retries.
+                await self._conductor.requeue_task(session, task, msg)
+                lost.requeued.append(task.id)
+                lost.queued_tasks += 1
+                continue
+            for step in steps:  # its output stops here; the step must not look running forever
+                if step.status == StepStatus.RUNNING:
+                    step.status = StepStatus.INFRASTRUCTURE_FAIL
+                    step.stopped_at = utcnow()
+                    lost.open_steps.append((task.id, step.index))
+            result = await self._conductor.task_finished(session, task, JobStatus.INFRASTRUCTURE_FAIL, msg)
+            lost.failed.append(task.id)
+            lost.queued_tasks += result.queued_tasks
+
+    async def _after_loss(self, lost: LostWork) -> None:
+        for task_id, index in lost.open_steps:
+            try:
+                await self._output.compact(task_id, index)
+            except Exception:  # the output stays readable from its chunks; the next sweep does not retry it
+                log.exception("compacting the output of task %s step %s failed", task_id, index)
+        if lost.queued_tasks:
             self._wakeup.notify()
-        return len(lost)
 
     async def run_sweeper(self) -> None:
         while True:

@@ -53,6 +53,8 @@ ACTIONS: dict[str, str] = {
     "group.delete": "a security group was deleted",
     "group.member.add": "a user was added to a security group",
     "group.member.remove": "a user was removed from a security group",
+    "system.backup": "an operator backed the installation up (`rondo backup`)",
+    "system.restore": "an operator restored the installation from a backup (`rondo restore`)",
 }
 
 CSV_COLUMNS = [

@@ -10,6 +10,10 @@ USER_TOKEN_PREFIX = "ccipat_"
 PROJECT_TOKEN_PREFIX = "cciprj_"  # CircleCI's prefixes, lower-cased: CCIPAT_ personal, CCIPRJ_ project
 AGENT_TOKEN_PREFIX = "rondoagt_"
 
+# Token files in the data dir (mode 0600): the first start's admin token, the built-in agent's token.
+ADMIN_TOKEN_FILE = "admin-token"
+BUILTIN_AGENT_TOKEN_FILE = "builtin-agent-token"
+
 
 def new_token(prefix: str) -> str:
     return prefix + secrets.token_urlsafe(32)

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
-from rondo.domain.status import JobStatus
+from rondo.domain.status import FAILED_JOB_STATUSES, JobStatus
 from rondo.engine.queue_reasons import serial_group_wait, why_waiting
 from rondo.engine.workflow_actions import ActionError
 from rondo.server import lookups
@@ -149,6 +149,11 @@ async def get_job_details(
         messages = []
         if job.message:  # why it did not run, e.g. a context it may not use
             messages.append({"type": "error", "reason": str(job.status), "message": job.message})
+        for task in tasks:  # why a run ended early: its agent was lost, the installation was restored, ...
+            if task.message and task.status in FAILED_JOB_STATUSES:
+                entry = {"type": "error", "reason": str(task.status), "message": task.message}
+                if entry not in messages:
+                    messages.append(entry)
         if job.status == JobStatus.QUEUED:
             messages.append({"type": "info", "reason": "queued", "message": await why_waiting(session, job)})
         elif job.status == JobStatus.BLOCKED:
