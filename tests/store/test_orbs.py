@@ -9,11 +9,13 @@ import pytest
 
 from rondo.config.orbs import OrbNotFound, OrbRef
 from rondo.engine.orbs import OrbRegistry, OrbRegistryError, OrbVersionExists, RegistryOrbSource
+from rondo.ops.audit import SYSTEM, Origin, user_ref
 from rondo.store import users as user_q
 from rondo.store.db import Database
 from tests.conftest import SHARED
 
 ORBS = SHARED / "corpus" / "orbs"
+BY_RONDO = Origin(SYSTEM)
 
 
 def orb_yaml(command: str = "hello") -> str:
@@ -27,14 +29,14 @@ def registry(db: Database) -> OrbRegistry:
 
 async def publish_all(registry: OrbRegistry, orb: str, versions: list[str]) -> None:
     for version in versions:
-        await registry.publish(OrbRef.parse(f"{orb}@{version}"), orb_yaml(f"v{version.replace('.', '_')}"), None)
+        await registry.publish(OrbRef.parse(f"{orb}@{version}"), orb_yaml(f"v{version.replace('.', '_')}"), BY_RONDO)
 
 
 async def test_publish_then_get_returns_the_source_and_its_digest(db: Database, registry: OrbRegistry) -> None:
     source = (ORBS / "circleci" / "node@5.0.2.yml").read_text()
     async with db.session() as session:
         admin = await user_q.create_user(session, "admin", "Admin", is_admin=True)
-    published = await registry.publish(OrbRef.parse("circleci/node@5.0.2"), source, str(admin.id))
+    published = await registry.publish(OrbRef.parse("circleci/node@5.0.2"), source, Origin(user_ref(admin)))
     assert str(published.ref) == "circleci/node@5.0.2"
     assert published.digest == hashlib.sha256(source.encode()).hexdigest()
 
@@ -46,18 +48,18 @@ async def test_publish_then_get_returns_the_source_and_its_digest(db: Database, 
 
 async def test_a_release_is_immutable(registry: OrbRegistry) -> None:
     ref = OrbRef.parse("acme/tools@1.0.0")
-    await registry.publish(ref, orb_yaml("first"), None)
+    await registry.publish(ref, orb_yaml("first"), BY_RONDO)
     with pytest.raises(OrbVersionExists, match="already published"):
-        await registry.publish(ref, orb_yaml("second"), None)
+        await registry.publish(ref, orb_yaml("second"), BY_RONDO)
     with pytest.raises(OrbVersionExists):
-        await registry.publish(ref, orb_yaml("first"), None)  # even the same source
+        await registry.publish(ref, orb_yaml("first"), BY_RONDO)  # even the same source
     assert "first" in (await registry.get(ref)).source
 
 
 async def test_a_dev_version_can_be_published_again(registry: OrbRegistry) -> None:
     ref = OrbRef.parse("acme/tools@dev:alpha")
-    await registry.publish(ref, orb_yaml("first"), None)
-    second = await registry.publish(ref, orb_yaml("second"), None)
+    await registry.publish(ref, orb_yaml("first"), BY_RONDO)
+    second = await registry.publish(ref, orb_yaml("second"), BY_RONDO)
     found = await registry.get(ref)
     assert "second" in found.source and found.digest == second.digest
     assert await registry.versions("acme", "tools") == ["dev:alpha"]
@@ -111,7 +113,7 @@ async def test_publish_refuses_what_is_not_an_orb(registry: OrbRegistry) -> None
     ]
     for version, source, problem in refused:
         with pytest.raises(OrbRegistryError, match=problem):
-            await registry.publish(OrbRef("acme", "tools", version), source, None)
+            await registry.publish(OrbRef("acme", "tools", version), source, BY_RONDO)
     assert await registry.versions("acme", "tools") == []
 
 
@@ -119,7 +121,7 @@ async def test_registry_orb_source_resolves_from_a_worker_thread(registry: OrbRe
     """The compiler's view: synchronous resolve from a worker thread; ranges follow new releases."""
     source = RegistryOrbSource(registry)
     await publish_all(registry, "acme/tools", ["1.0.0"])
-    await registry.publish(OrbRef.parse("acme/tools@dev:main"), orb_yaml("dev_one"), None)
+    await registry.publish(OrbRef.parse("acme/tools@dev:main"), orb_yaml("dev_one"), BY_RONDO)
 
     first = await anyio.to_thread.run_sync(source.resolve, OrbRef.parse("acme/tools@1"))
     assert str(first.ref) == "acme/tools@1.0.0"
@@ -132,7 +134,7 @@ async def test_registry_orb_source_resolves_from_a_worker_thread(registry: OrbRe
 
     dev = await anyio.to_thread.run_sync(source.resolve, OrbRef.parse("acme/tools@dev:main"))
     assert "dev_one" in dev.source
-    await registry.publish(OrbRef.parse("acme/tools@dev:main"), orb_yaml("dev_two"), None)
+    await registry.publish(OrbRef.parse("acme/tools@dev:main"), orb_yaml("dev_two"), BY_RONDO)
     dev = await anyio.to_thread.run_sync(source.resolve, OrbRef.parse("acme/tools@dev:main"))
     assert "dev_two" in dev.source  # dev versions are read afresh
 

@@ -48,6 +48,12 @@ ACTIONS: dict[str, str] = {
     "group.delete": "a security group was deleted",
     "group.member.add": "a user was added to a security group",
     "group.member.remove": "a user was removed from a security group",
+    "organization.member.add": "an administrator listed a user as a member of an organization",
+    "organization.member.remove": "an administrator removed a user from an organization's members",
+    "orb.namespace.create": "an orb namespace was created or imported",
+    "orb.create": "an orb was created or imported in a namespace",
+    "orb.version.publish": "an orb version was published or imported",
+    "orb.version.promote": "an orb's dev version was promoted to a release",
 }
 
 CSV_COLUMNS = [

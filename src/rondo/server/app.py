@@ -23,7 +23,9 @@ from rondo.engine.contexts import ContextService
 from rondo.engine.groups import GroupService
 from rondo.engine.janitor import Janitor
 from rondo.engine.job_storage import JobStorage, StorageSettings
-from rondo.engine.orbs import OrbRegistry, RegistryOrbSource
+from rondo.engine.orb_catalog import OrbCatalog
+from rondo.engine.orbs import OrbRegistry
+from rondo.engine.organizations import Memberships
 from rondo.engine.output import OutputService
 from rondo.engine.pipelines import PipelineService
 from rondo.engine.project_env import ProjectEnvVars
@@ -59,6 +61,7 @@ from rondo.server.api_v2.groups import router as groups_router
 from rondo.server.api_v2.insights import router as insights_router
 from rondo.server.api_v2.me import router as me_router
 from rondo.server.api_v2.orbs import router as orbs_router
+from rondo.server.api_v2.organization_members import router as organization_members_router
 from rondo.server.api_v2.pipeline_config import router as pipeline_config_router
 from rondo.server.api_v2.pipeline_lists import router as pipeline_lists_router
 from rondo.server.api_v2.pipelines import router as pipelines_router
@@ -66,6 +69,7 @@ from rondo.server.api_v2.projects import router as projects_router
 from rondo.server.api_v2.schedules import router as schedules_router
 from rondo.server.api_v2.workflows import router as workflows_router
 from rondo.server.errors import install_error_handlers
+from rondo.server.graphql.route import router as graphql_router
 from rondo.server.hooks.git import router as git_hook_router
 from rondo.server.objects_route import router as objects_router
 from rondo.server.services import Services
@@ -125,14 +129,13 @@ def build_services(settings: Settings) -> Services:
             server_key=server_key,
         )
     )
-    orbs = OrbRegistry(db)
-    orb_source = RegistryOrbSource(orbs)  # one instance, so its cache of released versions is shared
+    orbs = OrbRegistry(db)  # one instance: its sources share one cache of released versions
     pipelines = PipelineService(
         db,
         repositories,
         conductor,
         wakeup,
-        orb_source=lambda: orb_source,
+        orb_sources=orbs.source,
         public_url=settings.resolved_public_url,
         server_key=server_key,
     )
@@ -163,6 +166,8 @@ def build_services(settings: Settings) -> Services:
         ref_watcher=RefWatcher(projects, settings.ref_poll_interval_s),
         workflow_actions=WorkflowActions(db, conductor, wakeup, control),
         orbs=orbs,
+        orb_catalog=OrbCatalog(db),
+        memberships=Memberships(db),
         schedules=ScheduleService(db, pipelines),
         secret_box=secret_box,
         project_env=ProjectEnvVars(db, secret_box),
@@ -267,6 +272,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         env_vars_router,  # before artifacts: `/envvar/<name>` is not `/<job number>/artifacts`
         contexts_router,
         groups_router,
+        organization_members_router,
         admin_router,
         pipeline_lists_router,  # before pipelines: `/pipeline/mine` is not a pipeline number
         pipelines_router,
@@ -278,6 +284,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         agents_router,
         compile_router,
         insights_router,
+        graphql_router,
         v1_me_router,
         v1_projects_router,
         v1_env_vars_router,  # before builds: `/envvar` is not a build number
