@@ -166,7 +166,12 @@ class QueryCostRule(ASTValidationRule):
         if depth > MAX_DEPTH:
             self.report_error(GraphQLError(f"The query nests {depth} fields deep; at most {MAX_DEPTH} are allowed."))
         elif cost > MAX_COST:
-            self.report_error(GraphQLError(f"The query asks for about {cost} fields; at most {MAX_COST} are allowed."))
+            self.report_error(
+                GraphQLError(
+                    f"The query may return more than {MAX_COST} fields (each list counted at its `first` or "
+                    "`count`); ask for fewer."
+                )
+            )
 
     def _measure(self, selections: SelectionSetNode | None, times: int, seen: frozenset[str]) -> tuple[int, int]:
         depth, cost = 0, 0
