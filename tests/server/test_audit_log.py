@@ -291,3 +291,29 @@ async def test_rondo_admin_user_commands(server: InProcessServer) -> None:
         assert (await bot.get("/api/v2/me")).status_code == 200
     again = await rondo("create", "ci-bot")
     assert again.returncode != 0 and "already exists" in again.stderr
+
+
+async def test_rondo_admin_member_commands(server: InProcessServer, tmp_path: Path) -> None:
+    env = {**os.environ, "RONDO_URL": server.url, "RONDO_TOKEN": server.admin_token}
+
+    async def rondo(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "rondo", "admin", *args]
+        return await asyncio.to_thread(subprocess.run, command, env=env, capture_output=True, text=True, timeout=60)
+
+    repo = make_repo(tmp_path / "repo", {".circleci/config.yml": CONFIG})
+    async with server.api() as api:
+        ok(await api.post("/api/v2/project/gh/acme/app", json={"vcs_url": str(repo)}), 201)
+        dev = ok(await api.post("/api/v2/admin/users", json={"login": "dev"}), 201)
+        ok(await api.post("/api/v2/admin/users", json={"login": "eve"}), 201)
+    assert "lists no members: every user works in it" in (await rondo("member", "list", "gh/acme")).stdout
+    added = await rondo("member", "add", "github/acme", "dev")
+    assert added.returncode == 0 and "dev added to the organization" in added.stdout, added.stderr
+    listed = await rondo("member", "list", "gh/acme")
+    assert [line.split()[0] for line in listed.stdout.splitlines()] == ["dev"]
+    async with httpx2.AsyncClient(base_url=server.url, headers={"Circle-Token": dev["token"]}) as as_dev:
+        assert [o["slug"] for o in (await as_dev.get("/api/v2/me/collaborations")).json()] == ["gh/acme"]
+    assert (await rondo("member", "remove", "gh/acme", "dev")).returncode == 0
+    missing = await rondo("member", "remove", "gh/acme", "eve")
+    assert missing.returncode != 0 and "eve is not a listed member of gh/acme" in missing.stderr
+    unknown = await rondo("member", "list", "gh/nobody")
+    assert unknown.returncode != 0 and "no organization gh/nobody" in unknown.stderr
