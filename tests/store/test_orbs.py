@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 
 import anyio.to_thread
 import pytest
 
 from rondo.config.orbs import OrbNotFound, OrbRef
+from rondo.engine.orb_access import ADMIN, OrbViewer, for_organization
+from rondo.engine.orb_catalog import OrbCatalog
 from rondo.engine.orbs import OrbRegistry, OrbRegistryError, OrbVersionExists, RegistryOrbSource
 from rondo.ops.audit import SYSTEM, Origin, user_ref
+from rondo.store import projects as project_q
 from rondo.store import users as user_q
 from rondo.store.db import Database
 from tests.conftest import SHARED
@@ -140,3 +144,51 @@ async def test_registry_orb_source_resolves_from_a_worker_thread(registry: OrbRe
 
     with pytest.raises(OrbNotFound, match="Unknown version 2 for orb acme/tools"):
         await anyio.to_thread.run_sync(source.resolve, OrbRef.parse("acme/tools@2"))
+
+
+async def acme_orb(db: Database, private: bool) -> tuple[OrbCatalog, uuid.UUID]:
+    """gh/acme's namespace `acme` with the orb `acme/tools`; the organization's id."""
+    async with db.session() as session:
+        org = await project_q.ensure_organization(session, "gh", "gh/acme", "acme")
+    catalog = OrbCatalog(db)
+    namespace = await catalog.create_namespace("acme", org.id, ADMIN, BY_RONDO)
+    await catalog.create_orb(namespace.id, "tools", private, ADMIN, BY_RONDO)
+    return catalog, org.id
+
+
+async def test_promote_takes_a_release_or_a_segment(db: Database, registry: OrbRegistry) -> None:
+    await acme_orb(db, private=False)
+    await registry.publish_version("acme", "tools", "dev:x", orb_yaml("x"), ADMIN, BY_RONDO)
+    promoted = []
+    for wanted in ("minor", "patch", "major", "1.4.0"):
+        promoted.append((await registry.promote("acme", "tools", "dev:x", wanted, ADMIN, BY_RONDO)).ref.version)
+    assert promoted == ["0.1.0", "0.1.1", "1.0.0", "1.4.0"]
+    assert (await registry.releases((await registry.get(OrbRef.parse("acme/tools@1"))).orb_id, 2)) == [
+        await registry.get(OrbRef.parse("acme/tools@1.4.0")),
+        await registry.get(OrbRef.parse("acme/tools@1.0.0")),
+    ]
+    with pytest.raises(OrbVersionExists):
+        await registry.promote("acme", "tools", "dev:x", "1.0.0", ADMIN, BY_RONDO)
+    for wrong in ("dev:y", "1.2", "volatile"):
+        with pytest.raises(OrbRegistryError, match="not a release version"):
+            await registry.promote("acme", "tools", "dev:x", wrong, ADMIN, BY_RONDO)
+    with pytest.raises(OrbRegistryError, match="does not exist"):
+        await registry.promote("acme", "tools", "dev:missing", "patch", ADMIN, BY_RONDO)
+
+
+async def test_private_orbs_resolve_only_for_their_organization(db: Database, registry: OrbRegistry) -> None:
+    _, acme = await acme_orb(db, private=True)
+    await registry.publish_version("acme", "tools", "1.0.0", orb_yaml(), ADMIN, BY_RONDO)
+    ref = OrbRef.parse("acme/tools@1")
+    found = await anyio.to_thread.run_sync(registry.source(for_organization(acme)).resolve, ref)
+    assert str(found.ref) == "acme/tools@1.0.0"
+    for outsider in (registry.source(), registry.source(for_organization(uuid.uuid4()))):
+        with pytest.raises(OrbNotFound, match="acme/tools does not exist or is private"):
+            await anyio.to_thread.run_sync(outsider.resolve, ref)  # the release is cached, and still hidden
+    assert await registry.list_orbs() == []
+    assert [o.full_name for o in await registry.list_orbs(for_organization(acme))] == ["acme/tools"]
+    member = OrbViewer(org_ids=frozenset({acme}))
+    with pytest.raises(OrbRegistryError, match=r"Orb acme/tools does not exist; create it"):  # private: unseen
+        await registry.publish_version("acme", "tools", "dev:y", orb_yaml(), OrbViewer(), BY_RONDO)
+    published = await registry.publish_version("acme", "tools", "dev:y", orb_yaml(), member, BY_RONDO)
+    assert published.ref.version == "dev:y"

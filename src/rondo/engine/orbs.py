@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -220,9 +222,10 @@ class OrbRegistry:
         checked = await self.check(source, viewer)
         if not checked.valid:
             raise OrbRegistryError("\n".join(checked.errors))
-        async with self._db.session() as session:
-            orb, ns = await self._changeable(session, namespace, name, viewer)
-            return await self._store(session, ns, orb, version, source, origin)
+        with _raced(f"{namespace}/{name}@{version}"):
+            async with self._db.session() as session:
+                orb, ns = await self._changeable(session, namespace, name, viewer)
+                return await self._store(session, ns, orb, version, source, origin)
 
     async def import_version(
         self, orb_id: uuid.UUID, version: str, source: str, viewer: OrbViewer, origin: Origin
@@ -232,12 +235,13 @@ class OrbRegistry:
             raise OrbAccessDenied("Only administrators import orbs.")
         _exact(version)
         check_orb_source(source)
-        async with self._db.session() as session:
-            found = await orb_q.orb_by_id(session, orb_id)
-            if found is None:
-                raise OrbMissing("No orb has that id.")
-            orb, ns = found
-            return await self._store(session, ns, orb, version, source, origin)
+        with _raced(f"version {version}"):
+            async with self._db.session() as session:
+                found = await orb_q.orb_by_id(session, orb_id)
+                if found is None:
+                    raise OrbMissing("No orb has that id.")
+                orb, ns = found
+                return await self._store(session, ns, orb, version, source, origin)
 
     async def promote(
         self, namespace: str, name: str, dev_version: str, semantic: str, viewer: OrbViewer, origin: Origin
@@ -248,19 +252,20 @@ class OrbRegistry:
         """
         if not dev_version.startswith("dev:"):
             raise OrbRegistryError(f"{dev_version} is not a dev version (dev:label)")
-        async with self._db.session() as session:
-            orb, ns = await self._changeable(session, namespace, name, viewer)
-            dev = await orb_q.orb_version(session, orb.id, dev_version)
-            if dev is None:
-                raise OrbMissing(f"Orb {namespace}/{name}@{dev_version} does not exist.")
-            if semantic in SEGMENTS:
-                semantic = bump(pick_version(await orb_q.version_digests(session, orb.id), "volatile"), semantic)
-            elif semantic.startswith("dev:") or not is_exact_version(semantic):
-                raise OrbRegistryError(f"{semantic} is not a release version X.Y.Z (or major, minor, patch)")
-            published = await self._store(session, ns, orb, semantic, dev.source, origin, publish=False)
-            payload = {"dev_version": dev_version, "version": semantic, "digest": published.digest}
-            await audit(session, "orb.version.promote", origin, ns, orb_target(ns, orb), payload)
-            return published
+        with _raced(f"{namespace}/{name}@{semantic}"):
+            async with self._db.session() as session:
+                orb, ns = await self._changeable(session, namespace, name, viewer)
+                dev = await orb_q.orb_version(session, orb.id, dev_version)
+                if dev is None:
+                    raise OrbMissing(f"Orb {namespace}/{name}@{dev_version} does not exist.")
+                if semantic in SEGMENTS:
+                    semantic = bump(pick_version(await orb_q.version_digests(session, orb.id), "volatile"), semantic)
+                elif semantic.startswith("dev:") or not is_exact_version(semantic):
+                    raise OrbRegistryError(f"{semantic} is not a release version X.Y.Z (or major, minor, patch)")
+                published = await self._store(session, ns, orb, semantic, dev.source, origin, publish=False)
+                payload = {"dev_version": dev_version, "version": semantic, "digest": published.digest}
+                await audit(session, "orb.version.promote", origin, ns, orb_target(ns, orb), payload)
+                return published
 
     async def _changeable(
         self, session: AsyncSession, namespace: str, name: str, viewer: OrbViewer
@@ -375,6 +380,15 @@ class OrbRegistry:
         if picked is None:
             raise OrbNotFound(f"Unknown version {ref.version} for orb {ref.full_name}")
         return orb, OrbRef(ref.namespace, ref.name, picked), digests[picked]
+
+
+@contextmanager
+def _raced(what: str) -> Iterator[None]:
+    """Another publish of the same version committed between our read and our write."""
+    try:
+        yield
+    except IntegrityError:
+        raise OrbVersionExists(f"{what} was published by someone else just now; releases are immutable") from None
 
 
 def _exact(version: str) -> None:
