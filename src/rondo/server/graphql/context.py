@@ -11,7 +11,7 @@ from rondo.store.models import User
 
 
 @dataclass(frozen=True)
-class Context:
+class GraphQLContext:
     svc: Services
     user: User
     viewer: OrbViewer  # which private orbs the caller sees and which namespaces they may change

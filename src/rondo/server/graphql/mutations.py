@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rondo.engine.orb_errors import OrbMissing, OrbRegistryError
-from rondo.server.graphql.context import Context
+from rondo.server.graphql.context import GraphQLContext
 from rondo.server.graphql.queries import check_size
 
 Payload = dict[str, Any]
@@ -24,7 +24,7 @@ async def payload(result_key: str, action: Callable[[], Awaitable[Payload]]) -> 
         return {result_key: None, "errors": [{"message": exc.message, "type": exc.type}]}
 
 
-async def create_namespace(ctx: Context, _: None, args: dict[str, Any]) -> Payload:
+async def create_namespace(ctx: GraphQLContext, _: None, args: dict[str, Any]) -> Payload:
     async def act() -> Payload:
         org_id = args["organizationId"]
         return {"namespace": await ctx.svc.orb_catalog.create_namespace(args["name"], org_id, ctx.viewer, ctx.origin)}
@@ -32,14 +32,14 @@ async def create_namespace(ctx: Context, _: None, args: dict[str, Any]) -> Paylo
     return await payload("namespace", act)
 
 
-async def import_namespace(ctx: Context, _: None, args: dict[str, Any]) -> Payload:
+async def import_namespace(ctx: GraphQLContext, _: None, args: dict[str, Any]) -> Payload:
     async def act() -> Payload:
         return {"namespace": await ctx.svc.orb_catalog.import_namespace(args["name"], ctx.viewer, ctx.origin)}
 
     return await payload("namespace", act)
 
 
-async def create_orb(ctx: Context, _: None, args: dict[str, Any]) -> Payload:
+async def create_orb(ctx: GraphQLContext, _: None, args: dict[str, Any]) -> Payload:
     async def act() -> Payload:
         namespace_id, name, private = args["registryNamespaceId"], args["name"], bool(args.get("isPrivate"))
         return {"orb": await ctx.svc.orb_catalog.create_orb(namespace_id, name, private, ctx.viewer, ctx.origin)}
@@ -47,7 +47,7 @@ async def create_orb(ctx: Context, _: None, args: dict[str, Any]) -> Payload:
     return await payload("orb", act)
 
 
-async def import_orb(ctx: Context, _: None, args: dict[str, Any]) -> Payload:
+async def import_orb(ctx: GraphQLContext, _: None, args: dict[str, Any]) -> Payload:
     async def act() -> Payload:
         namespace_id = args["registryNamespaceId"]
         return {"orb": await ctx.svc.orb_catalog.import_orb(namespace_id, args["name"], ctx.viewer, ctx.origin)}
@@ -55,7 +55,7 @@ async def import_orb(ctx: Context, _: None, args: dict[str, Any]) -> Payload:
     return await payload("orb", act)
 
 
-async def _names(ctx: Context, args: dict[str, Any]) -> tuple[str, str]:
+async def _names(ctx: GraphQLContext, args: dict[str, Any]) -> tuple[str, str]:
     """The orb a publish or promote names: by `orbId`, or by `namespaceName` and `orbName`."""
     if args.get("orbId") is not None:
         entry = await ctx.svc.orb_catalog.orb_by_id(args["orbId"], ctx.viewer)
@@ -67,7 +67,7 @@ async def _names(ctx: Context, args: dict[str, Any]) -> tuple[str, str]:
     return str(args["namespaceName"]), str(args["orbName"])
 
 
-async def publish_orb(ctx: Context, _: None, args: dict[str, Any]) -> Payload:
+async def publish_orb(ctx: GraphQLContext, _: None, args: dict[str, Any]) -> Payload:
     async def act() -> Payload:
         namespace, name = await _names(ctx, args)
         source = check_size(args["orbYaml"], "orbYaml")
@@ -77,7 +77,7 @@ async def publish_orb(ctx: Context, _: None, args: dict[str, Any]) -> Payload:
     return await payload("orb", act)
 
 
-async def import_orb_version(ctx: Context, _: None, args: dict[str, Any]) -> Payload:
+async def import_orb_version(ctx: GraphQLContext, _: None, args: dict[str, Any]) -> Payload:
     async def act() -> Payload:
         source = check_size(args["orbYaml"], "orbYaml")
         version = await ctx.svc.orbs.import_version(args["orbId"], args["version"], source, ctx.viewer, ctx.origin)
@@ -86,7 +86,7 @@ async def import_orb_version(ctx: Context, _: None, args: dict[str, Any]) -> Pay
     return await payload("orb", act)
 
 
-async def promote_orb(ctx: Context, _: None, args: dict[str, Any]) -> Payload:
+async def promote_orb(ctx: GraphQLContext, _: None, args: dict[str, Any]) -> Payload:
     async def act() -> Payload:
         namespace, name = await _names(ctx, args)
         version = await ctx.svc.orbs.promote(
@@ -97,15 +97,15 @@ async def promote_orb(ctx: Context, _: None, args: dict[str, Any]) -> Payload:
     return await payload("orb", act)
 
 
-async def set_orb_list_status(ctx: Context, _: None, args: dict[str, Any]) -> Payload:
+async def set_orb_list_status(ctx: GraphQLContext, _: None, args: dict[str, Any]) -> Payload:
     async def act() -> Payload:
         return {"listed": await ctx.svc.orb_catalog.set_listed(args["orbId"], bool(args["list"]), ctx.viewer)}
 
     return await payload("listed", act)
 
 
-def categorization(add: bool) -> Callable[[Context, None, dict[str, Any]], Awaitable[Payload]]:
-    async def resolve(ctx: Context, _: None, args: dict[str, Any]) -> Payload:
+def categorization(add: bool) -> Callable[[GraphQLContext, None, dict[str, Any]], Awaitable[Payload]]:
+    async def resolve(ctx: GraphQLContext, _: None, args: dict[str, Any]) -> Payload:
         async def act() -> Payload:
             await ctx.svc.orb_catalog.categorize(args["orbId"], args["categoryId"], add, ctx.viewer)
             return {"orbId": args["orbId"], "categoryId": args["categoryId"]}

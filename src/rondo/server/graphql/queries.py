@@ -16,7 +16,7 @@ from rondo.config.orbs import OrbRef
 from rondo.domain.orb_categories import CATEGORIES, category_named
 from rondo.engine.orb_catalog import NamespaceEntry, OrbEntry
 from rondo.engine.orbs import PublishedOrbVersion
-from rondo.server.graphql.context import Context
+from rondo.server.graphql.context import GraphQLContext
 from rondo.server.graphql.types import orb_connection, page_size
 
 MAX_YAML_CHARS = 4_000_000
@@ -29,18 +29,18 @@ def check_size(text: str, what: str) -> str:
     return text
 
 
-async def orbs(ctx: Context, _: None, args: dict[str, Any]) -> dict[str, Any]:
+async def orbs(ctx: GraphQLContext, _: None, args: dict[str, Any]) -> dict[str, Any]:
     return await orb_connection(ctx, args, listed_only=True)
 
 
-async def orb(ctx: Context, _: None, args: dict[str, Any]) -> OrbEntry | None:
+async def orb(ctx: GraphQLContext, _: None, args: dict[str, Any]) -> OrbEntry | None:
     namespace, slash, name = str(args["name"]).partition("/")
     if not slash:
         return None
     return await ctx.svc.orb_catalog.orb(namespace, name, ctx.viewer)
 
 
-async def orb_version(ctx: Context, _: None, args: dict[str, Any]) -> PublishedOrbVersion | None:
+async def orb_version(ctx: GraphQLContext, _: None, args: dict[str, Any]) -> PublishedOrbVersion | None:
     try:
         ref = OrbRef.parse(args["orbVersionRef"])
     except ValueError as exc:
@@ -48,12 +48,12 @@ async def orb_version(ctx: Context, _: None, args: dict[str, Any]) -> PublishedO
     return await ctx.svc.orbs.find(ref, ctx.viewer)
 
 
-async def registry_namespace(ctx: Context, _: None, args: dict[str, Any]) -> NamespaceEntry | None:
+async def registry_namespace(ctx: GraphQLContext, _: None, args: dict[str, Any]) -> NamespaceEntry | None:
     name = args.get("name")
     return await ctx.svc.orb_catalog.namespace(name) if name else None
 
 
-async def organization(ctx: Context, _: None, args: dict[str, Any]) -> dict[str, Any] | None:
+async def organization(ctx: GraphQLContext, _: None, args: dict[str, Any]) -> dict[str, Any] | None:
     """One of the caller's organizations, by id or by name and VCS type (`namespace create NAME VCS ORG`)."""
     ident, name, vcs_type = args.get("id"), args.get("name"), args.get("vcsType")
     if ident is None and not (name and vcs_type):
@@ -67,7 +67,7 @@ async def organization(ctx: Context, _: None, args: dict[str, Any]) -> dict[str,
     return None
 
 
-def orb_categories(_: Context, __: None, args: dict[str, Any]) -> dict[str, Any]:
+def orb_categories(_: GraphQLContext, __: None, args: dict[str, Any]) -> dict[str, Any]:
     first = page_size(args.get("first"))
     after = args.get("after") or ""
     if after and not after.isdigit():
@@ -81,7 +81,7 @@ def orb_categories(_: Context, __: None, args: dict[str, Any]) -> dict[str, Any]
     }
 
 
-def orb_category_by_name(_: Context, __: None, args: dict[str, Any]) -> Any:
+def orb_category_by_name(_: GraphQLContext, __: None, args: dict[str, Any]) -> Any:
     return category_named(args["name"])
 
 
@@ -89,13 +89,13 @@ def config_response(valid: bool, errors: list[str], source: str, output: str) ->
     return {"valid": valid, "errors": [{"message": e} for e in errors], "sourceYaml": source, "outputYaml": output}
 
 
-async def orb_config(ctx: Context, _: None, args: dict[str, Any]) -> dict[str, Any]:
+async def orb_config(ctx: GraphQLContext, _: None, args: dict[str, Any]) -> dict[str, Any]:
     """`circleci orb validate|process`; imported private orbs resolve for the organizations the caller works in."""
     checked = await ctx.svc.orbs.check(check_size(args["orbYaml"], "orbYaml"), ctx.viewer)
     return config_response(checked.valid, list(checked.errors), checked.source_yaml, checked.output_yaml)
 
 
-async def build_config(ctx: Context, _: None, args: dict[str, Any]) -> dict[str, Any]:
+async def build_config(ctx: GraphQLContext, _: None, args: dict[str, Any]) -> dict[str, Any]:
     """The CLI's legacy `config validate|process` (when `/api/v2/compile-config-with-defaults` is missing)."""
     text = check_size(args["configYaml"], "configYaml")
     values = config.local_pipeline_values()

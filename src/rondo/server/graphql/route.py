@@ -19,7 +19,7 @@ from graphql import GraphQLError, execute, parse, validate
 
 from rondo.server.actions import origin_of
 from rondo.server.auth import token_from_request
-from rondo.server.graphql.context import Context
+from rondo.server.graphql.context import GraphQLContext
 from rondo.server.graphql.schema import RULES, schema
 from rondo.server.services import Services, services
 
@@ -93,7 +93,7 @@ async def graphql_unstable(request: Request, svc: Services = Depends(services)) 
     problems = validate(schema(), document, RULES, max_errors=MAX_ERRORS)
     if problems:
         return answer(None, [e.formatted for e in problems])
-    context = Context(svc, user, await svc.memberships.orb_viewer(user), origin_of(user, request))
+    context = GraphQLContext(svc, user, await svc.memberships.orb_viewer(user), origin_of(user, request))
     result = execute(schema(), document, context_value=context, variable_values=variables, operation_name=operation)
     if isawaitable(result):
         result = await result

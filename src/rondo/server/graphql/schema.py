@@ -38,11 +38,11 @@ from graphql.validation import ASTValidationRule, NoUnusedVariablesRule, Validat
 
 from rondo.engine.orb_errors import OrbRegistryError
 from rondo.server.graphql import mutations, queries, types
-from rondo.server.graphql.context import Context
+from rondo.server.graphql.context import GraphQLContext
 
 log = logging.getLogger(__name__)
 
-Resolver = Callable[[Context, Any, dict[str, Any]], Any]
+Resolver = Callable[[GraphQLContext, Any, dict[str, Any]], Any]
 
 RESOLVERS: dict[str, dict[str, Resolver]] = {
     "Query": {
@@ -93,7 +93,7 @@ LIST_SIZES = {"orbs": ("first", 100), "orbCategories": ("first", 100), "versions
 
 
 def _bind(resolver: Resolver) -> Callable[..., Any]:
-    async def resolve(parent: Any, info: GraphQLResolveInfo[Context], **args: Any) -> Any:
+    async def resolve(parent: Any, info: GraphQLResolveInfo[GraphQLContext], **args: Any) -> Any:
         try:
             result = resolver(info.context, parent, args)
             return await result if isawaitable(result) else result

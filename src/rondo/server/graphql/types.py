@@ -16,7 +16,7 @@ from graphql import GraphQLError
 
 from rondo.engine.orb_catalog import NamespaceEntry, OrbEntry
 from rondo.engine.orbs import PublishedOrbVersion
-from rondo.server.graphql.context import Context
+from rondo.server.graphql.context import GraphQLContext
 from rondo.server.shapes import iso
 
 MAX_PAGE = 100
@@ -48,7 +48,7 @@ def decode_cursor(cursor: str | None) -> tuple[str, str] | None:
 
 
 async def orb_connection(
-    ctx: Context,
+    ctx: GraphQLContext,
     args: dict[str, Any],
     *,
     namespace_id: uuid.UUID | None = None,
@@ -73,27 +73,27 @@ async def orb_connection(
 # ---- Orb ------------------------------------------------------------------------------------------
 
 
-def orb_name(_: Context, orb: OrbEntry, __: dict[str, Any]) -> str:
+def orb_name(_: GraphQLContext, orb: OrbEntry, __: dict[str, Any]) -> str:
     return orb.full_name
 
 
-def orb_created_at(_: Context, orb: OrbEntry, __: dict[str, Any]) -> str:
+def orb_created_at(_: GraphQLContext, orb: OrbEntry, __: dict[str, Any]) -> str:
     return iso(orb.created_at) or ""
 
 
-def orb_is_private(_: Context, orb: OrbEntry, __: dict[str, Any]) -> bool:
+def orb_is_private(_: GraphQLContext, orb: OrbEntry, __: dict[str, Any]) -> bool:
     return orb.is_private
 
 
-def orb_statistics(_: Context, __: OrbEntry, ___: dict[str, Any]) -> dict[str, int]:
+def orb_statistics(_: GraphQLContext, __: OrbEntry, ___: dict[str, Any]) -> dict[str, int]:
     return ZERO_STATISTICS
 
 
-async def orb_categories(ctx: Context, orb: OrbEntry, _: dict[str, Any]) -> list[Any]:
+async def orb_categories(ctx: GraphQLContext, orb: OrbEntry, _: dict[str, Any]) -> list[Any]:
     return list(await ctx.svc.orb_catalog.categories(orb.id))
 
 
-async def orb_versions(ctx: Context, orb: OrbEntry, args: dict[str, Any]) -> list[PublishedOrbVersion]:
+async def orb_versions(ctx: GraphQLContext, orb: OrbEntry, args: dict[str, Any]) -> list[PublishedOrbVersion]:
     count = args.get("count")
     if count is not None and not 0 <= count <= MAX_VERSIONS:
         raise GraphQLError(f"`count` must be between 0 and {MAX_VERSIONS}, not {count}")
@@ -103,15 +103,15 @@ async def orb_versions(ctx: Context, orb: OrbEntry, args: dict[str, Any]) -> lis
 # ---- OrbVersion -----------------------------------------------------------------------------------
 
 
-def version_name(_: Context, version: PublishedOrbVersion, __: dict[str, Any]) -> str:
+def version_name(_: GraphQLContext, version: PublishedOrbVersion, __: dict[str, Any]) -> str:
     return version.ref.version
 
 
-def version_created_at(_: Context, version: PublishedOrbVersion, __: dict[str, Any]) -> str:
+def version_created_at(_: GraphQLContext, version: PublishedOrbVersion, __: dict[str, Any]) -> str:
     return iso(version.created_at) or ""
 
 
-async def version_orb(ctx: Context, version: PublishedOrbVersion, _: dict[str, Any]) -> OrbEntry:
+async def version_orb(ctx: GraphQLContext, version: PublishedOrbVersion, _: dict[str, Any]) -> OrbEntry:
     entry = await ctx.svc.orb_catalog.orb_by_id(version.orb_id, ctx.viewer)
     if entry is None:  # deleted or made private in between: nothing a caller could act on
         raise GraphQLError(f"Orb {version.ref.full_name} does not exist or is private.")
@@ -121,9 +121,9 @@ async def version_orb(ctx: Context, version: PublishedOrbVersion, _: dict[str, A
 # ---- RegistryNamespace ----------------------------------------------------------------------------
 
 
-def namespace_created_at(_: Context, namespace: NamespaceEntry, __: dict[str, Any]) -> str:
+def namespace_created_at(_: GraphQLContext, namespace: NamespaceEntry, __: dict[str, Any]) -> str:
     return iso(namespace.created_at) or ""
 
 
-async def namespace_orbs(ctx: Context, namespace: NamespaceEntry, args: dict[str, Any]) -> dict[str, Any]:
+async def namespace_orbs(ctx: GraphQLContext, namespace: NamespaceEntry, args: dict[str, Any]) -> dict[str, Any]:
     return await orb_connection(ctx, args, namespace_id=namespace.id, view=args.get("view"))
