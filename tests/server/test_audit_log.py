@@ -48,6 +48,25 @@ workflows:
 
 TRACE = "trace-4711"
 
+ORB = "version: 2.1\ncommands:\n  hello:\n    steps:\n      - run: echo hello\n"
+CREATE_NAMESPACE = """mutation($name: String!, $organizationId: UUID!) {
+  createNamespace(name: $name, organizationId: $organizationId) { namespace { id } errors { message type } }
+}"""
+CREATE_ORB = """mutation($name: String!, $registryNamespaceId: UUID!, $isPrivate: Boolean!) {
+  createOrb(name: $name, registryNamespaceId: $registryNamespaceId, isPrivate: $isPrivate) {
+    orb { id } errors { message type }
+  }
+}"""
+PUBLISH_ORB = """mutation($config: String!, $orbName: String, $namespaceName: String, $version: String!) {
+  publishOrb(orbName: $orbName, namespaceName: $namespaceName, orbYaml: $config, version: $version) {
+    orb { version } errors { message }
+  }
+}"""
+PROMOTE_ORB = """mutation($orbName: String, $namespaceName: String, $devVersion: String!, $semanticVersion: String!) {
+  promoteOrb(orbName: $orbName, namespaceName: $namespaceName, devVersion: $devVersion,
+             semanticVersion: $semanticVersion) { orb { version source } errors { message } }
+}"""
+
 
 @pytest.fixture
 def started() -> datetime:
@@ -64,6 +83,15 @@ def server(started: datetime, tmp_path: Path, database_url: str) -> Iterator[InP
 def ok(resp: httpx2.Response, status: int = 200) -> Any:
     assert resp.status_code == status, f"{resp.request.method} {resp.request.url}: {resp.status_code} {resp.text}"
     return resp.json() if resp.headers.get("content-type", "").startswith("application/json") else resp.text
+
+
+async def graphql(api: httpx2.AsyncClient, query: str, **variables: Any) -> dict[str, Any]:
+    """Run a document on /graphql-unstable; no errors, at the top or in the mutation's payload."""
+    body = ok(await api.post("/graphql-unstable", json={"query": query, "variables": variables}))
+    assert "errors" not in body, body
+    assert all(not payload.get("errors") for payload in body["data"].values()), body
+    data: dict[str, Any] = body["data"]
+    return data
 
 
 def rows_of(csv_text: str) -> list[dict[str, str]]:
@@ -133,6 +161,16 @@ async def produce_every_event(server: InProcessServer, tmp_path: Path) -> None:
         ok(await api.delete(f"/api/v2/organizations/{org_id}/groups/{group['id']}"))
         ok(await api.delete(f"/api/v2/context/{ctx['id']}"))
 
+        # organization members; an orb namespace, orb, version and promotion through the CLI's GraphQL
+        ok(await api.put(f"/api/v2/organizations/{org_id}/members/dev"))
+        ok(await api.delete(f"/api/v2/organizations/{org_id}/members/dev"))
+        created = await graphql(api, CREATE_NAMESPACE, name="acme", organizationId=org_id)
+        namespace_id = created["createNamespace"]["namespace"]["id"]
+        await graphql(api, CREATE_ORB, name="tools", registryNamespaceId=namespace_id, isPrivate=False)
+        orb = {"orbName": "tools", "namespaceName": "acme"}
+        await graphql(api, PUBLISH_ORB, config=ORB, version="dev:alpha", **orb)
+        await graphql(api, PROMOTE_ORB, devVersion="dev:alpha", semanticVersion="0.0.1", **orb)
+
         # an agent drained and undrained
         ok(await api.post("/api/v2/agents/fake/drain"), 202)
         ok(await api.delete("/api/v2/agents/fake/drain"), 202)
@@ -191,6 +229,14 @@ async def test_every_event_type_is_in_the_csv_with_all_fields(
     assert (approve["target"]["name"], approve["actor"]["name"]) == ("hold", "admin")
     assert approve["metadata"] == {"project": "gh/acme/app", "workflow": "main"}
     assert [e["payload"]["drain"] for e in by_action["agent.drain"]] == [True, False]
+    # the orb registry's events are scoped to the organization that owns the namespace
+    promoted = by_action["orb.version.promote"][0]
+    assert (promoted["target"]["type"], promoted["target"]["name"]) == ("orb", "acme/tools")
+    assert promoted["scope"]["name"] == "gh/acme" and promoted["request"]["client_trace_id"] == TRACE
+    assert promoted["payload"]["dev_version"] == "dev:alpha" and promoted["payload"]["version"] == "0.0.1"
+    assert by_action["orb.namespace.create"][0]["payload"] == {"name": "acme", "imported": False}
+    assert by_action["orb.version.publish"][0]["payload"]["version"] == "dev:alpha"
+    assert by_action["organization.member.add"][0]["target"]["name"] == "dev"
 
     # The admin area's download is the same CSV; a time range narrows it.
     async with server.api() as api:
@@ -266,3 +312,29 @@ async def test_rondo_admin_user_commands(server: InProcessServer) -> None:
         assert (await bot.get("/api/v2/me")).status_code == 200
     again = await rondo("create", "ci-bot")
     assert again.returncode != 0 and "already exists" in again.stderr
+
+
+async def test_rondo_admin_member_commands(server: InProcessServer, tmp_path: Path) -> None:
+    env = {**os.environ, "RONDO_URL": server.url, "RONDO_TOKEN": server.admin_token}
+
+    async def rondo(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "rondo", "admin", *args]
+        return await asyncio.to_thread(subprocess.run, command, env=env, capture_output=True, text=True, timeout=60)
+
+    repo = make_repo(tmp_path / "repo", {".circleci/config.yml": CONFIG})
+    async with server.api() as api:
+        ok(await api.post("/api/v2/project/gh/acme/app", json={"vcs_url": str(repo)}), 201)
+        dev = ok(await api.post("/api/v2/admin/users", json={"login": "dev"}), 201)
+        ok(await api.post("/api/v2/admin/users", json={"login": "eve"}), 201)
+    assert "lists no members: every user works in it" in (await rondo("member", "list", "gh/acme")).stdout
+    added = await rondo("member", "add", "github/acme", "dev")
+    assert added.returncode == 0 and "dev added to the organization" in added.stdout, added.stderr
+    listed = await rondo("member", "list", "gh/acme")
+    assert [line.split()[0] for line in listed.stdout.splitlines()] == ["dev"]
+    async with httpx2.AsyncClient(base_url=server.url, headers={"Circle-Token": dev["token"]}) as as_dev:
+        assert [o["slug"] for o in (await as_dev.get("/api/v2/me/collaborations")).json()] == ["gh/acme"]
+    assert (await rondo("member", "remove", "gh/acme", "dev")).returncode == 0
+    missing = await rondo("member", "remove", "gh/acme", "eve")
+    assert missing.returncode != 0 and "eve is not a listed member of gh/acme" in missing.stderr
+    unknown = await rondo("member", "list", "gh/nobody")
+    assert unknown.returncode != 0 and "no organization gh/nobody" in unknown.stderr

@@ -74,7 +74,15 @@ async def test_publish_list_and_read(clients: Clients) -> None:
 
     listed = (await clients.developer.get("/api/v2/orbs")).json()
     assert listed == {
-        "items": [{"name": "circleci/node", "versions": ["5.0.0", "5.0.2", "7.2.1", "dev:alpha"], "latest": "7.2.1"}],
+        "items": [
+            {
+                "name": "circleci/node",
+                "versions": ["5.0.0", "5.0.2", "7.2.1", "dev:alpha"],
+                "latest": "7.2.1",
+                "private": False,
+                "listed": True,
+            }
+        ],
         "next_page_token": None,
     }
     one = await clients.developer.get("/api/v2/orbs/circleci/node")

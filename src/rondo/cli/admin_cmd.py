@@ -1,4 +1,4 @@
-"""`rondo admin`: user accounts and the audit log, through the server's admin API."""
+"""`rondo admin`: user accounts, organization members and the audit log, through the server's API."""
 
 from __future__ import annotations
 
@@ -27,6 +27,30 @@ def user_create(api: Api, login: str, name: str, admin: bool) -> None:
 def user_suspend(api: Api, login: str, suspend: bool) -> None:
     api.request("POST", f"/api/v2/admin/users/{login}/{'suspend' if suspend else 'activate'}")
     typer.echo(f"{login} is {'suspended' if suspend else 'active'}")
+
+
+def organization_id(api: Api, org: str) -> str:
+    """An organization's id from its slug (`gh/acme`, `github/acme`) or its id."""
+    orgs = api.request("GET", "/api/v2/me/collaborations")
+    vcs, _, name = org.partition("/")
+    short = {"github": "gh", "bitbucket": "bb"}.get(vcs, vcs)
+    for found in orgs:
+        if org in (found["id"], found["slug"]) or found["slug"] == f"{short}/{name}":
+            return str(found["id"])
+    raise SystemExit(f"rondo: no organization {org}; `rondo admin member list` takes a slug such as gh/acme or an id")
+
+
+def member_list(api: Api, org: str) -> None:
+    body = api.request("GET", f"/api/v2/organizations/{organization_id(api, org)}/members")
+    if body["open"]:
+        typer.echo(f"{org} lists no members: every user works in it")
+    for user in body["items"]:
+        typer.echo(f"{user['login']:24} {user['name']}")
+
+
+def member_change(api: Api, org: str, login: str, add: bool) -> None:
+    path = f"/api/v2/organizations/{organization_id(api, org)}/members/{login}"
+    typer.echo(api.request("PUT" if add else "DELETE", path)["message"])
 
 
 def audit(api: Api, start: str, end: str, output: Path | None) -> None:

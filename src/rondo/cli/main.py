@@ -279,10 +279,15 @@ def restore(
     backup_cmd.restore(load_settings(), file, force)
 
 
-admin_app = typer.Typer(no_args_is_help=True, help="Administration: users and the audit log.")
+admin_app = typer.Typer(no_args_is_help=True, help="Administration: users, organization members, the audit log.")
 admin_user_app = typer.Typer(no_args_is_help=True, help="User accounts (administrators).")
+admin_member_app = typer.Typer(
+    no_args_is_help=True,
+    help="Organization members: an organization that lists none is open to every user.",
+)
 app.add_typer(admin_app, name="admin")
 admin_app.add_typer(admin_user_app, name="user")
+admin_app.add_typer(admin_member_app, name="member")
 
 
 @admin_user_app.command("list")
@@ -319,6 +324,33 @@ def admin_user_activate(login: str = typer.Argument(..., help="The user's login"
     from rondo.cli import admin_cmd
 
     admin_cmd.user_suspend(Api(load_settings()), login, False)
+
+
+ORG_ARGUMENT = typer.Argument(..., help="The organization: its slug (gh/acme) or its id")
+
+
+@admin_member_app.command("list")
+def admin_member_list(org: str = ORG_ARGUMENT) -> None:
+    """The users an organization lists as its members."""
+    from rondo.cli import admin_cmd
+
+    admin_cmd.member_list(Api(load_settings()), org)
+
+
+@admin_member_app.command("add")
+def admin_member_add(org: str = ORG_ARGUMENT, login: str = typer.Argument(..., help="The user's login")) -> None:
+    """List a user as a member: from the first one on, only members (and administrators) work in it."""
+    from rondo.cli import admin_cmd
+
+    admin_cmd.member_change(Api(load_settings()), org, login, True)
+
+
+@admin_member_app.command("remove")
+def admin_member_remove(org: str = ORG_ARGUMENT, login: str = typer.Argument(..., help="The user's login")) -> None:
+    """Remove a user from an organization's members (with none left, it is open to every user again)."""
+    from rondo.cli import admin_cmd
+
+    admin_cmd.member_change(Api(load_settings()), org, login, False)
 
 
 @admin_app.command("audit")

@@ -197,7 +197,8 @@ def list_orbs(api: Api) -> None:
     width = max(len(item["name"]) for item in items)
     for item in items:
         latest = item["latest"] or "-"
-        typer.echo(f"{item['name']:<{width}}  latest {latest:<8}  versions {', '.join(item['versions'])}")
+        flags = ("  (private)" if item["private"] else "") + ("" if item["listed"] else "  (unlisted)")
+        typer.echo(f"{item['name']:<{width}}  latest {latest:<8}  versions {', '.join(item['versions'])}{flags}")
 
 
 def print_source(api: Api, ref_text: str) -> None:

@@ -15,11 +15,13 @@ from rondo.config.model import (
     Workflow,
     WorkflowJob,
 )
+from rondo.config.orb_check import CheckedOrb, check_orb
 from rondo.config.orbs import DirectoryOrbSource, NoOrbs, OrbNotFound, OrbRef, OrbSource, OrbVersion
 from rondo.config.processor import ProcessedConfig, local_pipeline_values, process_config
 
 __all__ = [
     "BuiltinStep",
+    "CheckedOrb",
     "CheckoutStep",
     "CompiledConfig",
     "ConfigError",
@@ -39,6 +41,7 @@ __all__ = [
     "Workflow",
     "WorkflowJob",
     "build",
+    "check_orb",
     "compile_config",
     "job_runs",
     "local_pipeline_values",

@@ -104,7 +104,7 @@ class ProcessedConfig:
     def to_yaml(self, original: str | None = None) -> str:
         """The processed config as `circleci config process` prints it."""
         head = "".join(f"# Orb '{w}' resolved to '{r}'\n" for w, r in self.orbs)
-        body = str(yaml.dump(_plain(self.data), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=10_000))
+        body = dump_yaml(self.data)
         tail = ""
         if original is not None:
             tail = "\n# Original config.yml file:\n" + "".join(f"# {line}\n" for line in original.splitlines())
@@ -114,6 +114,11 @@ class ProcessedConfig:
 class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
     def ignore_aliases(self, data: Any) -> bool:
         return True
+
+
+def dump_yaml(value: Any) -> str:
+    """YAML text of loaded or expanded data, keys in their order, aliases written out."""
+    return str(yaml.dump(_plain(value), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=10_000))
 
 
 def _plain(value: Any) -> Any:
@@ -135,7 +140,9 @@ class _Processor:
         parameters: Mapping[str, Any],
         orb_source: OrbSource,
         orb_cache: dict[str, Any] | None,
+        as_orb: bool = False,
     ) -> None:
+        self.as_orb = as_orb  # the text is a packed orb, checked before it is published
         self.origin = Origin(filename, text)
         self.pipeline_values = dict(pipeline_values)
         self.supplied = dict(parameters)
@@ -161,6 +168,8 @@ class _Processor:
             raise self._raise_with(f"the config {problem[0]}", *problem[1])
         version = self._version(doc)
         v21 = version == "2.1"
+        if self.as_orb:
+            self._orb_shape(doc, version)
         setup = bool(doc.get("setup")) if v21 else False
         if not v21:
             for key in ("orbs", "commands", "executors", "parameters", "setup", "job-groups"):
@@ -184,6 +193,8 @@ class _Processor:
         wf = WorkflowExpander(jobs, root, job_groups)
         workflows_out: dict[str, Any] = {}
         raw_workflows = doc.get("workflows")
+        if raw_workflows is None and self.as_orb:
+            raw_workflows = {}  # an orb has no workflows; its jobs are checked below like unused jobs
         if raw_workflows is None:
             if "build" in root.elements["jobs"]:
                 raw_workflows = {"workflow": {"jobs": ["build"]}}
@@ -268,6 +279,13 @@ class _Processor:
         if isinstance(raw, str) and text != raw.strip():
             return "2.1"
         return text
+
+    def _orb_shape(self, doc: dict[str, Any], version: str) -> None:
+        for key in doc:
+            if key not in ORB_KEYS:
+                self.fail(f"`{key}` is not allowed in an orb; an orb has only {', '.join(sorted(ORB_KEYS))}", str(key))
+        if "version" in doc and version != "2.1":
+            self.fail("an orb must declare `version: 2.1`", "version")
 
     def _pipeline_parameters(self, doc: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -427,11 +445,14 @@ def process_config(
     orb_source: OrbSource | None = None,
     orb_cache: dict[str, Any] | None = None,
     allow_errors: bool = False,
+    as_orb: bool = False,
 ) -> ProcessedConfig:
     """Expand a config; raises ConfigErrors listing every problem found.
 
     With `allow_errors`, a config that parses comes back with what could be expanded and its
-    `errors`, so later checks can add theirs and everything is reported in one pass.
+    `errors`, so later checks can add theirs and everything is reported in one pass. With `as_orb`,
+    `text` is a packed orb: only orb keys are allowed, there are no workflows, and its jobs are
+    checked the way unused jobs of a config are.
     """
     processor = _Processor(
         text,
@@ -440,6 +461,7 @@ def process_config(
         parameters or {},
         orb_source if orb_source is not None else NoOrbs(),
         orb_cache,
+        as_orb,
     )
     try:
         processed = processor.run()
@@ -452,4 +474,4 @@ def process_config(
     return processed
 
 
-__all__ = ["ExpandedSteps", "ProcessedConfig", "local_pipeline_values", "process_config"]
+__all__ = ["ExpandedSteps", "ProcessedConfig", "dump_yaml", "local_pipeline_values", "process_config"]

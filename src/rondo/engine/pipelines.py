@@ -15,6 +15,7 @@ import anyio
 from rondo import config
 from rondo.domain.status import JobStatus, PipelineState, WorkflowStatus
 from rondo.engine.conductor import Conductor
+from rondo.engine.orb_access import PUBLIC, OrbViewer, for_organization
 from rondo.engine.pipeline_values import pipeline_values
 from rondo.engine.repositories import Repositories
 from rondo.engine.task_specs import job_definition
@@ -55,7 +56,7 @@ class PipelineService:
         repositories: Repositories,
         conductor: Conductor,
         wakeup: Wakeup,
-        orb_source: Callable[[], config.OrbSource] | None = None,
+        orb_sources: Callable[[OrbViewer], config.OrbSource] | None = None,
         public_url: str = "http://127.0.0.1:8080",
         server_key: bytes = b"",
     ) -> None:
@@ -63,15 +64,18 @@ class PipelineService:
         self._repos = repositories
         self._conductor = conductor
         self._wakeup = wakeup
-        self._orb_source = orb_source or config.NoOrbs
+        self._orb_sources = orb_sources or (lambda _viewer: config.NoOrbs())
         self._public_url = public_url
         self._server_key = server_key
         self._orb_cache: dict[str, Any] = {}  # orb source text -> parsed YAML, shared by compiles
 
     async def compile(
-        self, source: str, values: dict[str, Any], parameters: dict[str, Any] | None
+        self, source: str, values: dict[str, Any], parameters: dict[str, Any] | None, viewer: OrbViewer = PUBLIC
     ) -> config.CompiledConfig:
-        """Compile in a worker thread: the registry orb source calls back into the event loop."""
+        """Compile in a worker thread: the registry orb source calls back into the event loop.
+
+        `viewer` decides which private orbs the config may use: a pipeline's, its organization's.
+        """
         if len(self._orb_cache) > 256:
             self._orb_cache.clear()
         return await anyio.to_thread.run_sync(
@@ -81,7 +85,7 @@ class PipelineService:
                 filename=CONFIG_PATH,
                 pipeline_values=values,
                 parameters=parameters or {},
-                orb_source=self._orb_source(),
+                orb_source=self._orb_sources(viewer),
                 orb_cache=self._orb_cache,
             )
         )
@@ -115,7 +119,9 @@ class PipelineService:
         )
         if not errors and source is not None:
             try:
-                compiled = await self.compile(source, values, pipeline.parameters)
+                compiled = await self.compile(
+                    source, values, pipeline.parameters, for_organization(project.organization_id)
+                )
             except config.ConfigErrors as exc:
                 errors = [{**e.as_dict(), "type": "config", "message": str(e)} for e in exc.errors]
         queued = 0
@@ -164,7 +170,9 @@ class PipelineService:
             pipeline.state = PipelineState.PENDING
         values = pipeline_values(pipeline, project, self._public_url)
         try:
-            compiled = await self.compile(configuration, values, parameters or {})
+            compiled = await self.compile(
+                configuration, values, parameters or {}, for_organization(project.organization_id)
+            )
             if compiled.setup:
                 raise config.ConfigErrors(
                     [config.ConfigError("a continuation config cannot itself be a setup config", "setup")]

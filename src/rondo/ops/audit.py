@@ -55,6 +55,12 @@ ACTIONS: dict[str, str] = {
     "group.member.remove": "a user was removed from a security group",
     "system.backup": "an operator backed the installation up (`rondo backup`)",
     "system.restore": "an operator restored the installation from a backup (`rondo restore`)",
+    "organization.member.add": "an administrator listed a user as a member of an organization",
+    "organization.member.remove": "an administrator removed a user from an organization's members",
+    "orb.namespace.create": "an orb namespace was created or imported",
+    "orb.create": "an orb was created or imported in a namespace",
+    "orb.version.publish": "an orb version was published or imported",
+    "orb.version.promote": "an orb's dev version was promoted to a release",
 }
 
 CSV_COLUMNS = [

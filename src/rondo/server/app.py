@@ -23,7 +23,9 @@ from rondo.engine.contexts import ContextService
 from rondo.engine.groups import GroupService
 from rondo.engine.janitor import Janitor
 from rondo.engine.job_storage import JobStorage, StorageSettings
-from rondo.engine.orbs import OrbRegistry, RegistryOrbSource
+from rondo.engine.orb_catalog import OrbCatalog
+from rondo.engine.orbs import OrbRegistry
+from rondo.engine.organizations import Memberships
 from rondo.engine.output import OutputService
 from rondo.engine.pipelines import PipelineService
 from rondo.engine.project_env import ProjectEnvVars
@@ -64,6 +66,7 @@ from rondo.server.api_v2.groups import router as groups_router
 from rondo.server.api_v2.insights import router as insights_router
 from rondo.server.api_v2.me import router as me_router
 from rondo.server.api_v2.orbs import router as orbs_router
+from rondo.server.api_v2.organization_members import router as organization_members_router
 from rondo.server.api_v2.pipeline_config import router as pipeline_config_router
 from rondo.server.api_v2.pipeline_definitions import router as pipeline_definitions_router
 from rondo.server.api_v2.pipeline_lists import router as pipeline_lists_router
@@ -74,6 +77,7 @@ from rondo.server.api_v2.test_insights import router as test_insights_router
 from rondo.server.api_v2.webhooks import router as webhooks_router
 from rondo.server.api_v2.workflows import router as workflows_router
 from rondo.server.errors import install_error_handlers
+from rondo.server.graphql.route import router as graphql_router
 from rondo.server.hooks.git import router as git_hook_router
 from rondo.server.objects_route import router as objects_router
 from rondo.server.services import Services
@@ -135,14 +139,13 @@ def build_services(settings: Settings) -> Services:
         ),
         completions=outbox,
     )
-    orbs = OrbRegistry(db)
-    orb_source = RegistryOrbSource(orbs)  # one instance, so its cache of released versions is shared
+    orbs = OrbRegistry(db)  # one instance: its sources share one cache of released versions
     pipelines = PipelineService(
         db,
         repositories,
         conductor,
         wakeup,
-        orb_source=lambda: orb_source,
+        orb_sources=orbs.source,
         public_url=settings.resolved_public_url,
         server_key=server_key,
     )
@@ -173,6 +176,8 @@ def build_services(settings: Settings) -> Services:
         ref_watcher=RefWatcher(projects, settings.ref_poll_interval_s),
         workflow_actions=WorkflowActions(db, conductor, wakeup, control),
         orbs=orbs,
+        orb_catalog=OrbCatalog(db),
+        memberships=Memberships(db),
         schedules=ScheduleService(db, pipelines),
         secret_box=secret_box,
         project_env=ProjectEnvVars(db, secret_box),
@@ -291,6 +296,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         env_vars_router,  # before artifacts: `/envvar/<name>` is not `/<job number>/artifacts`
         contexts_router,
         groups_router,
+        organization_members_router,
         admin_router,
         pipeline_definitions_router,  # before pipelines: `/pipeline/run` is not a pipeline number
         pipeline_lists_router,  # before pipelines: `/pipeline/mine` is not a pipeline number
@@ -305,6 +311,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         compile_router,
         insights_router,
         test_insights_router,
+        graphql_router,
         v1_me_router,
         v1_projects_router,
         v1_env_vars_router,  # before builds: `/envvar` is not a build number

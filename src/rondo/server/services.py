@@ -12,7 +12,9 @@ from rondo.engine.contexts import ContextService
 from rondo.engine.groups import GroupService
 from rondo.engine.janitor import Janitor
 from rondo.engine.job_storage import JobStorage
+from rondo.engine.orb_catalog import OrbCatalog
 from rondo.engine.orbs import OrbRegistry
+from rondo.engine.organizations import Memberships
 from rondo.engine.output import OutputService
 from rondo.engine.pipelines import PipelineService
 from rondo.engine.project_env import ProjectEnvVars
@@ -47,6 +49,8 @@ class Services:
     ref_watcher: RefWatcher
     workflow_actions: WorkflowActions
     orbs: OrbRegistry
+    orb_catalog: OrbCatalog
+    memberships: Memberships
     schedules: ScheduleService
     secret_box: SecretBox
     project_env: ProjectEnvVars

@@ -248,15 +248,46 @@ class Agent(Base):
     last_seen_at: Mapped[datetime] = _created()
 
 
+class OrganizationMember(Base):
+    """A user who belongs to an organization. An organization with no members recorded is open to every user."""
+
+    __tablename__ = "organization_members"
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), primary_key=True, index=True)
+    added_at: Mapped[datetime] = _created()
+
+
+class OrbNamespace(Base):
+    """A registry namespace (`circleci` in `circleci/node`), owned by one organization or, imported, by none."""
+
+    __tablename__ = "orb_namespaces"
+    id: Mapped[uuid.UUID] = _id()
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    # An organization has at most one namespace, as on CircleCI; imported namespaces belong to none.
+    organization_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organizations.id"), unique=True)
+    created_at: Mapped[datetime] = _created()
+
+
 class Orb(Base):
     """An orb in the private registry, `namespace/name`; its published versions are `OrbVersion` rows."""
 
     __tablename__ = "orbs"
-    __table_args__ = (UniqueConstraint("namespace", "name"),)
+    __table_args__ = (UniqueConstraint("namespace_id", "name"),)
     id: Mapped[uuid.UUID] = _id()
-    namespace: Mapped[str] = mapped_column(String(200))
+    namespace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orb_namespaces.id"))
     name: Mapped[str] = mapped_column(String(200))
+    is_private: Mapped[bool] = mapped_column(Boolean, default=False)  # seen only by its organization's members
+    listed: Mapped[bool] = mapped_column(Boolean, default=True)  # shown in `orb list` (`orb unlist` clears it)
     created_at: Mapped[datetime] = _created()
+
+
+class OrbCategorization(Base):
+    """An orb filed under one of the registry's categories (`rondo.domain.orb_categories`)."""
+
+    __tablename__ = "orb_categorizations"
+    orb_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orbs.id"), primary_key=True)
+    category_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    added_at: Mapped[datetime] = _created()
 
 
 class OrbVersion(Base):

@@ -46,13 +46,13 @@ def _body(raw: bytes) -> tuple[str, dict[str, Any], dict[str, Any]]:
 
 @router.post("/compile-config-with-defaults")
 async def compile_config_with_defaults(
-    request: Request, _user: User = Depends(current_user), svc: Services = Depends(services)
+    request: Request, user: User = Depends(current_user), svc: Services = Depends(services)
 ) -> dict[str, Any]:
     text, parameters, supplied = _body(await request.body())
     values = config.local_pipeline_values()
     values.update({k: v for k, v in supplied.items() if isinstance(k, str) and k.startswith("pipeline.")})
     try:
-        compiled = await svc.pipelines.compile(text, values, parameters)
+        compiled = await svc.pipelines.compile(text, values, parameters, await svc.memberships.orb_viewer(user))
     except config.ConfigErrors as exc:
         return {
             "valid": False,

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends
 
 from rondo.server.auth import current_user
 from rondo.server.services import Services, services
-from rondo.store import projects as project_q
 from rondo.store.models import User
 
 router = APIRouter(prefix="/api/v2", tags=["User"])
@@ -23,14 +22,14 @@ VCS_TYPES = {"gh": "github", "bb": "bitbucket", "circleci": "circleci"}
 
 
 @router.get("/me/collaborations")
-async def collaborations(_: User = Depends(current_user), svc: Services = Depends(services)) -> list[dict[str, Any]]:
-    """The organizations of this server: every user of a self-hosted server works in all of them."""
-    async with svc.db.session() as session:
-        orgs = await project_q.all_organizations(session)
+async def collaborations(user: User = Depends(current_user), svc: Services = Depends(services)) -> list[dict[str, Any]]:
+    """The organizations the caller works in: all that list no members, and those that list them."""
+    orgs = await svc.memberships.organizations_of(user)
     return [
         {
             "id": str(org.id),
             "vcs-type": VCS_TYPES.get(org.vcs, org.vcs),
+            "vcs_type": VCS_TYPES.get(org.vcs, org.vcs),  # what real responses and the CircleCI CLI use
             "name": org.name,
             "avatar_url": "",
             "slug": org.slug,

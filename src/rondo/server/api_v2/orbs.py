@@ -1,4 +1,9 @@
-"""/api/v2/orbs: the private orb registry — list orbs, read a version's source, publish (admins)."""
+"""/api/v2/orbs: the private orb registry — list orbs, read a version's source, publish (admins).
+
+Reads show public orbs and the private orbs of the caller's organizations. Publishing here is an
+administrator's import: the namespace (owned by no organization) and the orb are made if missing.
+The CircleCI CLI's orb commands use `/graphql-unstable` instead (`rondo.server.graphql`).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,11 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from rondo.config.orbs import OrbNotFound, OrbRef
+from rondo.engine.orb_access import OrbViewer
 from rondo.engine.orbs import OrbRegistryError, OrbSummary, OrbVersionExists, PublishedOrbVersion
-from rondo.server.auth import admin_user, current_user
+from rondo.ops.audit import Origin
+from rondo.server.actions import admin_origin
+from rondo.server.auth import current_user
 from rondo.server.errors import ApiError
 from rondo.server.services import Services, services
 from rondo.server.shapes import iso
@@ -26,7 +34,13 @@ class PublishRequest(BaseModel):
 
 
 def orb_json(orb: OrbSummary) -> dict[str, Any]:
-    return {"name": orb.full_name, "versions": list(orb.versions), "latest": orb.latest}
+    return {
+        "name": orb.full_name,
+        "versions": list(orb.versions),
+        "latest": orb.latest,
+        "private": orb.is_private,
+        "listed": orb.listed,
+    }
 
 
 def orb_version_json(found: PublishedOrbVersion) -> dict[str, Any]:
@@ -46,17 +60,22 @@ def parse_ref(namespace: str, name: str, version: str) -> OrbRef:
         raise ApiError(400, str(exc)) from None
 
 
+async def orb_viewer(user: User = Depends(current_user), svc: Services = Depends(services)) -> OrbViewer:
+    """FastAPI dependency: the caller's view of the registry (which private orbs they see)."""
+    return await svc.memberships.orb_viewer(user)
+
+
 @router.get("/orbs")
-async def list_orbs(_: User = Depends(current_user), svc: Services = Depends(services)) -> dict[str, Any]:
-    """Every orb in the registry with its versions and newest release (one page: the registry is small)."""
-    return {"items": [orb_json(orb) for orb in await svc.orbs.list_orbs()], "next_page_token": None}
+async def list_orbs(viewer: OrbViewer = Depends(orb_viewer), svc: Services = Depends(services)) -> dict[str, Any]:
+    """Every orb the caller sees with its versions and newest release (one page: the registry is small)."""
+    return {"items": [orb_json(orb) for orb in await svc.orbs.list_orbs(viewer)], "next_page_token": None}
 
 
 @router.get("/orbs/{namespace}/{name}")
 async def get_orb(
-    namespace: str, name: str, _: User = Depends(current_user), svc: Services = Depends(services)
+    namespace: str, name: str, viewer: OrbViewer = Depends(orb_viewer), svc: Services = Depends(services)
 ) -> dict[str, Any]:
-    orb = await svc.orbs.orb(namespace, name)
+    orb = await svc.orbs.orb(namespace, name, viewer)
     if orb is None:
         raise ApiError(404, f"Orb {namespace}/{name} does not exist or is private.")
     return orb_json(orb)
@@ -64,11 +83,11 @@ async def get_orb(
 
 @router.get("/orbs/{namespace}/{name}/{version}")
 async def get_orb_version(
-    namespace: str, name: str, version: str, _: User = Depends(current_user), svc: Services = Depends(services)
+    namespace: str, name: str, version: str, viewer: OrbViewer = Depends(orb_viewer), svc: Services = Depends(services)
 ) -> dict[str, Any]:
     """One version's source; `version` may be exact, a range (`5`, `5.1`), `volatile` or `dev:label`."""
     try:
-        return orb_version_json(await svc.orbs.get(parse_ref(namespace, name, version)))
+        return orb_version_json(await svc.orbs.get(parse_ref(namespace, name, version), viewer))
     except OrbNotFound as exc:
         raise ApiError(404, str(exc)) from None
 
@@ -78,13 +97,13 @@ async def publish_orb(
     namespace: str,
     name: str,
     body: PublishRequest,
-    user: User = Depends(admin_user),
+    origin: Origin = Depends(admin_origin),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
     """Publish a packed orb as an exact version (admins only); releases are immutable, dev versions not."""
     ref = parse_ref(namespace, name, body.version)
     try:
-        return orb_version_json(await svc.orbs.publish(ref, body.source, str(user.id)))
+        return orb_version_json(await svc.orbs.publish(ref, body.source, origin))
     except OrbVersionExists as exc:
         raise ApiError(409, str(exc)) from None
     except OrbRegistryError as exc:

@@ -1,0 +1,48 @@
+"""Queries on organization membership: who belongs to an organization that lists its members."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import delete, exists, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from rondo.store.models import Organization, OrganizationMember, User
+
+
+async def organizations_of(session: AsyncSession, user_id: uuid.UUID) -> list[Organization]:
+    """The organizations a user works in: those that list them, and those that list nobody (open to all)."""
+    listed_anyone = exists().where(OrganizationMember.organization_id == Organization.id)
+    listed_user = exists().where(
+        OrganizationMember.organization_id == Organization.id, OrganizationMember.user_id == user_id
+    )
+    stmt = select(Organization).where(or_(~listed_anyone, listed_user)).order_by(Organization.slug)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def members(session: AsyncSession, org_id: uuid.UUID) -> list[User]:
+    stmt = (
+        select(User)
+        .join(OrganizationMember, OrganizationMember.user_id == User.id)
+        .where(OrganizationMember.organization_id == org_id)
+        .order_by(User.login)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def add_member(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID) -> bool:
+    """Record a member; False when they already are one."""
+    if await session.get(OrganizationMember, (org_id, user_id)) is not None:
+        return False
+    session.add(OrganizationMember(organization_id=org_id, user_id=user_id))
+    await session.flush()
+    return True
+
+
+async def remove_member(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID) -> bool:
+    result = await session.execute(
+        delete(OrganizationMember).where(
+            OrganizationMember.organization_id == org_id, OrganizationMember.user_id == user_id
+        )
+    )
+    return bool(getattr(result, "rowcount", 0))
