@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from rondo.domain.status import FINAL_JOB_STATUSES, JobStatus, PipelineState, WorkflowStatus
 from rondo.domain.workflow_graph import GraphJob, settle, workflow_status
-from rondo.engine import job_secrets
+from rondo.engine import job_secrets, job_ssh_keys
 from rondo.engine.job_events import actor_login, record_job_event
 from rondo.engine.reruns import create_rerun
 from rondo.engine.task_specs import TaskContext, build_task_spec
@@ -190,6 +190,7 @@ class Conductor:
             job.stopped_at = now
             await record_job_event(session, "workflow.job.finish", job, success=False, reason=secrets.message)
             return 0
+        secrets += await job_ssh_keys.choose(session, project, job.definition, pipeline.vcs_url)
         job.status = JobStatus.QUEUED
         job.queued_at = now
         await record_job_event(session, "workflow.job.scheduled", job, contexts=list(job.contexts or []))

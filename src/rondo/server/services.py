@@ -19,6 +19,7 @@ from rondo.engine.project_env import ProjectEnvVars
 from rondo.engine.projects import ProjectService
 from rondo.engine.ref_watcher import RefWatcher
 from rondo.engine.schedules import ScheduleService
+from rondo.engine.ssh_keys import ProjectSshKeys
 from rondo.engine.system_settings import SystemSettings
 from rondo.engine.users import UserService
 from rondo.engine.wakeup import Wakeup
@@ -47,6 +48,7 @@ class Services:
     schedules: ScheduleService
     secret_box: SecretBox
     project_env: ProjectEnvVars
+    ssh_keys: ProjectSshKeys
     contexts: ContextService
     groups: GroupService
     users: UserService
