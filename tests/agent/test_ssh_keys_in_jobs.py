@@ -60,7 +60,7 @@ def spec(
     ssh_keys: list[dict[str, str]] = (),  # type: ignore[assignment]
     docker: bool = False,
 ) -> TaskSpec:
-    secrets = [f for pair in [checkout_key] if pair for f in secret_fragments(pair.private_key)]
+    secrets = [f for pair in [checkout_key] if pair for f in secret_fragments(pair.private_key, pair.public_key)]
     secrets += [f for k in ssh_keys for f in secret_fragments(k["private_key"])]
     executor: dict[str, Any] = {"type": "machine"}
     if docker:
@@ -116,7 +116,7 @@ async def execute(task: TaskSpec, executor: Executor) -> tuple[JobStatus, dict[i
 
 def assert_never_shown(pair: SshKeyPair, out: dict[int, str]) -> None:
     text = "".join(out.values())
-    for fragment in secret_fragments(pair.private_key):
+    for fragment in secret_fragments(pair.private_key, pair.public_key):
         assert fragment not in text
 
 

@@ -93,10 +93,12 @@ def git_ssh_command(identity_file: str, known_hosts: str) -> str:
     )
 
 
-def secret_fragments(private_key: str) -> list[str]:
+def secret_fragments(private_key: str, public_key: str = "") -> list[str]:
     """What to mask in job output for a private key: the whole text and each line of its base64 body,
-    so a key printed in part (`head`, a diff) is hidden too."""
+    so a key printed in part (`head`, a diff) is hidden too. OpenSSH's format carries the public key
+    inside; lines that are only that (public) part are left alone."""
     text = private_key.strip()
+    public = public_key.split()[1] if len(public_key.split()) > 1 else ""
     lines = [line.strip() for line in text.splitlines()]
     body = [line for line in lines if line and not line.startswith("-----") and ":" not in line]
-    return [text, *(line for line in body if len(line) >= MIN_MASKED_LINE)]
+    return [text, *(line for line in body if len(line) >= MIN_MASKED_LINE and line not in public)]

@@ -49,6 +49,7 @@ async def choose(
                     "ciphertext": key.ciphertext,
                     "fingerprint": key.fingerprint,
                     "sha256_fingerprint": key.sha256_fingerprint,
+                    "public_key": key.public_key,
                 }
             )
     if "add_ssh_keys" in steps:
@@ -62,6 +63,7 @@ async def choose(
                     "ciphertext": row.ciphertext,
                     "fingerprint": row.fingerprint,
                     "sha256_fingerprint": row.sha256_fingerprint,
+                    "public_key": row.public_key,
                     "hostname": row.hostname,
                 }
             )

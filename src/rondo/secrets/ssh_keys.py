@@ -94,13 +94,10 @@ def read_private_key(text: str) -> SshKeyPair:
             "The private key is protected by a passphrase, which jobs cannot type. Add a key without one "
             "(`ssh-keygen -p -N '' -f KEYFILE` removes the passphrase from a copy)."
         ) from None
-    except UnsupportedAlgorithm as exc:
+    except (UnsupportedAlgorithm, ValueError):
+        # Never the library's own words: they can quote bytes of the key.
         raise SshKeyError(
-            f"The private key's type is not supported: {exc}. Use an RSA, ECDSA or Ed25519 key."
-        ) from None
-    except ValueError:
-        raise SshKeyError(
-            "The private key cannot be read: is it complete, unchanged, and RSA, ECDSA or Ed25519?"
+            "The private key cannot be read: is it complete and unchanged, and an RSA, ECDSA or Ed25519 key?"
         ) from None
     if isinstance(key, rsa.RSAPrivateKey):
         if key.key_size < MIN_RSA_BITS:
