@@ -24,6 +24,7 @@ from rondo.domain.status import JobStatus, StepStatus
 from rondo.secrets.ssh_keys import SshKeyPair, read_private_key
 from tests.agent.test_runner import RecordingSink
 from tests.conftest import git, make_repo
+from tests.plaintext import private_key_parts
 from tests.sshd import SshServer
 
 IMAGE = "rondo/base:bookworm"
@@ -60,7 +61,7 @@ def spec(
     ssh_keys: list[dict[str, str]] = (),  # type: ignore[assignment]
     docker: bool = False,
 ) -> TaskSpec:
-    secrets = [f for pair in [checkout_key] if pair for f in secret_fragments(pair.private_key, pair.public_key)]
+    secrets = [f for pair in [checkout_key] if pair for f in secret_fragments(pair.private_key)]
     secrets += [f for k in ssh_keys for f in secret_fragments(k["private_key"])]
     executor: dict[str, Any] = {"type": "machine"}
     if docker:
@@ -116,7 +117,7 @@ async def execute(task: TaskSpec, executor: Executor) -> tuple[JobStatus, dict[i
 
 def assert_never_shown(pair: SshKeyPair, out: dict[int, str]) -> None:
     text = "".join(out.values())
-    for fragment in secret_fragments(pair.private_key, pair.public_key):
+    for fragment in private_key_parts(pair.private_key):
         assert fragment not in text
 
 

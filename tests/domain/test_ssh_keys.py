@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import subprocess
 from pathlib import Path
 
@@ -76,13 +77,21 @@ def test_git_ssh_command_uses_one_key_and_quotes_paths() -> None:
     )
 
 
-def test_secret_fragments_are_the_key_and_its_private_lines(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("kind", "bits"), [("ed25519", "256"), ("rsa", "2048"), ("ecdsa", "521")])
+def test_secret_fragments_are_the_key_and_its_private_lines(tmp_path: Path, kind: str, bits: str) -> None:
     key = tmp_path / "key"
-    subprocess.run(["ssh-keygen", "-q", "-t", "rsa", "-b", "2048", "-N", "", "-f", str(key)], check=True)
+    subprocess.run(["ssh-keygen", "-q", "-t", kind, "-b", bits, "-N", "", "-f", str(key)], check=True)
     private, public = key.read_text(), (tmp_path / "key.pub").read_text()
-    fragments = secret_fragments(private, public)
+    fragments = secret_fragments(private)
     assert fragments[0] == private.strip()
     body = [line for line in private.splitlines() if not line.startswith("-----")]
-    assert set(fragments[1:]) <= set(body) and len(fragments) > len(body) // 2
-    # Lines that are only the public key the file carries are not secrets.
-    assert all(line not in public for line in fragments[1:])
+    assert set(fragments[1:]) <= set(body) and len(fragments) > 2
+    # The file's first lines hold its header and public key only: not secrets, and the same in every key.
+    public_only = [line for line in body if line not in fragments and len(line) >= 16]
+    assert body[0] in public_only and all(line in body[: len(public_only)] for line in public_only)
+    raw = base64.b64decode("".join(body))
+    secret_start = raw.index(base64.b64decode(public.split()[1])) + len(base64.b64decode(public.split()[1]))
+    covered = (len("".join(public_only)) * 3) // 4
+    assert covered <= secret_start  # nothing of the private part is left unmasked
+    # Damaged or other formats: every long line is masked.
+    assert secret_fragments("-----BEGIN X-----\n" + "A" * 64 + "\n-----END X-----")[1:] == ["A" * 64]

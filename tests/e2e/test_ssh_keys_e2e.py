@@ -18,8 +18,6 @@ import httpx2
 import pytest
 from pycircleci.api import Api
 
-from rondo.domain.ssh_keys import secret_fragments
-from rondo.secrets.ssh_keys import read_private_key
 from tests.conftest import commit_files, git, make_repo
 from tests.e2e.server_process import RondoServer, wait_for
 from tests.e2e.test_push_runs_jobs import (  # noqa: F401
@@ -30,7 +28,7 @@ from tests.e2e.test_push_runs_jobs import (  # noqa: F401
     server,
     step_output,
 )
-from tests.plaintext import database_text, places_holding
+from tests.plaintext import database_text, places_holding, private_key_parts
 from tests.sshd import SshServer
 
 pytestmark = pytest.mark.e2e
@@ -142,7 +140,7 @@ def test_checkout_over_ssh_and_add_ssh_keys(server: RondoServer, sshd: SshServer
     db_url = server.env["RONDO_DATABASE_URL"] or f"sqlite+aiosqlite:///{server.data_dir / 'rondo.db'}"
     stored = database_text(db_url)
     for key in keys:
-        for fragment in secret_fragments(key, read_private_key(key).public_key):
+        for fragment in private_key_parts(key):
             assert not [a for a in answers if fragment in a]
             assert fragment not in stored
             assert places_holding(fragment, server.data_dir) == []

@@ -24,13 +24,13 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 
-from rondo.domain.ssh_keys import secret_fragments
 from rondo.ops.audit import ACTIONS, CSV_COLUMNS
 from rondo.secrets.ssh_keys import generate_ed25519
 from rondo.store.migrate import sync_url
 from tests.conftest import make_repo
 from tests.engine.harness import InProcessServer, wait_for
 from tests.engine.test_engine_with_fake_agent import fake_agent
+from tests.plaintext import private_key_parts
 
 CONFIG = """\
 version: 2.1
@@ -171,7 +171,7 @@ async def test_every_event_type_is_in_the_csv_with_all_fields(
     made = by_action["project.ssh_key.create"][0]["payload"]["ssh_key"]
     assert made == {"hostname": "deploy.example.com", "fingerprint": EXTRA_KEY.fingerprint, "type": "ed25519"}
     assert by_action["project.checkout_key.delete"][0]["payload"]["was_preferred"] is True
-    assert all(line not in json.dumps(rows) for line in secret_fragments(EXTRA_KEY.private_key, EXTRA_KEY.public_key))
+    assert all(line not in json.dumps(rows) for line in private_key_parts(EXTRA_KEY.private_key))
     assert by_action["user.logged_in"][0]["actor"]["name"] == "dev"
     assert by_action["user.create"][0]["actor"]["type"] == "system"  # the first start's admin
     assert by_action["settings.update"][0]["payload"]["changed"] == {"suspend_new_users": {"from": False, "to": True}}

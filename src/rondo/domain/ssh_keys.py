@@ -18,6 +18,7 @@ _MD5_BARE = re.compile(r"^[0-9a-f]{32}$")
 _SHA256 = re.compile(r"^[A-Za-z0-9+/]{43}$")
 _SCHEMES = ("ssh", "git+ssh", "ssh+git")
 MIN_MASKED_LINE = 16  # key body lines shorter than this (the last one of a block) are not masked alone
+_OPENSSH_MAGIC = b"openssh-key-v1\x00"
 
 
 def md5_fingerprint(blob: bytes) -> str:
@@ -93,12 +94,37 @@ def git_ssh_command(identity_file: str, known_hosts: str) -> str:
     )
 
 
-def secret_fragments(private_key: str, public_key: str = "") -> list[str]:
+def _public_prefix(body: bytes) -> int:
+    """How many bytes an OpenSSH private key file starts with that are not secret: its magic, cipher,
+    KDF, key count and public key (0 when the format is not the one expected)."""
+    if not body.startswith(_OPENSSH_MAGIC):
+        return 0
+    at = len(_OPENSSH_MAGIC)
+    try:
+        for _ in range(3):  # cipher name, KDF name, KDF options
+            at += 4 + int.from_bytes(body[at : at + 4], "big")
+        at += 4  # the number of keys
+        at += 4 + int.from_bytes(body[at : at + 4], "big")  # the public key
+    except IndexError:
+        return 0
+    return at if at <= len(body) else 0
+
+
+def secret_fragments(private_key: str) -> list[str]:
     """What to mask in job output for a private key: the whole text and each line of its base64 body,
-    so a key printed in part (`head`, a diff) is hidden too. OpenSSH's format carries the public key
-    inside; lines that are only that (public) part are left alone."""
+    so a key printed in part (`head`, a diff) is hidden too. The lines of an OpenSSH key that hold only
+    its header and public key are the same in every such key or public: those are left alone."""
     text = private_key.strip()
-    public = public_key.split()[1] if len(public_key.split()) > 1 else ""
     lines = [line.strip() for line in text.splitlines()]
     body = [line for line in lines if line and not line.startswith("-----") and ":" not in line]
-    return [text, *(line for line in body if len(line) >= MIN_MASKED_LINE and line not in public)]
+    try:
+        public = _public_prefix(base64.b64decode("".join(body)))
+    except binascii.Error:
+        public = 0
+    secret, chars = [], 0
+    for line in body:
+        chars += len(line)
+        end = (chars * 3 + 3) // 4  # one past the last byte this line's characters encode
+        if end > public and len(line) >= MIN_MASKED_LINE:
+            secret.append(line)
+    return [text, *secret]

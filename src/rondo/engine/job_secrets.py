@@ -125,7 +125,7 @@ async def open_into(box: SecretBox, spec: TaskSpec, entries: list[dict[str, str]
             ssh_keys.append(job_ssh_keys.key_spec(entry, value))
         else:
             secret_env[entry["name"]] = value
-        masked.update(secret_fragments(value, entry.get("public_key", "")) if kind else [value])
+        masked.update(secret_fragments(value) if kind else [value])
     return spec.model_copy(
         update={
             "environment": {**secret_env, **spec.environment},

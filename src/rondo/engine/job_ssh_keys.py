@@ -49,7 +49,6 @@ async def choose(
                     "ciphertext": key.ciphertext,
                     "fingerprint": key.fingerprint,
                     "sha256_fingerprint": key.sha256_fingerprint,
-                    "public_key": key.public_key,
                 }
             )
     if "add_ssh_keys" in steps:
@@ -63,7 +62,6 @@ async def choose(
                     "ciphertext": row.ciphertext,
                     "fingerprint": row.fingerprint,
                     "sha256_fingerprint": row.sha256_fingerprint,
-                    "public_key": row.public_key,
                     "hostname": row.hostname,
                 }
             )
