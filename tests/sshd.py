@@ -45,12 +45,13 @@ class SshServer:
     def revoke_all(self) -> None:
         self.authorized_keys.write_text("")
 
+    def known_hosts_line(self) -> str:
+        """This server's host key as a known_hosts line."""
+        kind, key = (self.root / "host_ed25519.pub").read_text().split()[:2]
+        return f"[127.0.0.1]:{self.port} {kind} {key}\n"
+
     def url(self, repository: Path) -> str:
         return f"ssh://{self.user}@127.0.0.1:{self.port}{repository}"
-
-    def scp_url(self, repository: Path) -> str:
-        """The scp-like form git also reads; it has no port, so only `Host` aliases can use it here."""
-        return f"{self.user}@127.0.0.1:{repository}"
 
 
 def start_sshd(root: Path) -> tuple[subprocess.Popen[bytes], SshServer]:

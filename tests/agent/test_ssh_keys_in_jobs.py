@@ -60,6 +60,7 @@ def spec(
     checkout_key: SshKeyPair | None = None,
     ssh_keys: list[dict[str, str]] = (),  # type: ignore[assignment]
     docker: bool = False,
+    known_hosts: str = "",
 ) -> TaskSpec:
     secrets = [f for pair in [checkout_key] if pair for f in secret_fragments(pair.private_key)]
     secrets += [f for k in ssh_keys for f in secret_fragments(k["private_key"])]
@@ -75,7 +76,7 @@ def spec(
             "project_slug": "gh/acme/app",
             "executor": executor,
             "steps": steps,
-            "checkout": {"repository_url": url, "revision": revision, "branch": "main"},
+            "checkout": {"repository_url": url, "revision": revision, "branch": "main", "known_hosts": known_hosts},
             "checkout_key": key_spec(checkout_key) if checkout_key else None,
             "ssh_keys": list(ssh_keys),
             "secret_values": secrets,
@@ -161,6 +162,26 @@ async def test_an_unauthorized_checkout_key_fails_the_checkout_with_ssh_s_messag
     assert status == JobStatus.FAILED and steps == {0: StepStatus.FAILED}
     assert "Permission denied (publickey)" in out[0]
     assert "Could not read from remote repository" in out[0]
+
+
+async def test_the_checkout_trusts_the_host_keys_the_server_has_seen_and_refuses_others(
+    sshd: SshServer, tmp_path: Path
+) -> None:
+    bare, sha = bare_repo(tmp_path)
+    deploy = keygen(tmp_path / "deploy")
+    sshd.authorize(deploy.public_key)
+    known = sshd.known_hosts_line()
+    task = spec([CHECKOUT, run("cat ~/.ssh/known_hosts")], url=sshd.url(bare), revision=sha, checkout_key=deploy,
+                known_hosts=known)  # fmt: skip
+    status, out, _ = await execute(task, MachineExecutor(tmp_path / "a1"))
+    assert status == JobStatus.SUCCESS, out
+    assert "Permanently added" not in out[0] and out[1] == known
+    impostor = keygen(tmp_path / "impostor")  # another host key for the same host and port
+    wrong = f"[127.0.0.1]:{sshd.port} {impostor.public_key}\n"
+    task = spec([CHECKOUT], url=sshd.url(bare), revision=sha, checkout_key=deploy, known_hosts=wrong)
+    status, out, _ = await execute(task, MachineExecutor(tmp_path / "a2"))
+    assert status == JobStatus.FAILED
+    assert "REMOTE HOST IDENTIFICATION HAS CHANGED" in out[0] and "Host key verification failed" in out[0]
 
 
 ALIAS_CONFIG = """\

@@ -12,6 +12,8 @@ from rondo.domain.ssh_keys import (
     git_ssh_command,
     is_ssh_url,
     key_file_name,
+    known_hosts_for,
+    known_hosts_name,
     md5_fingerprint,
     normalize_fingerprint,
     public_key_blob,
@@ -67,6 +69,18 @@ def test_fingerprints_people_write_are_normalized() -> None:
 )
 def test_which_urls_are_ssh(url: str, ssh: bool) -> None:
     assert is_ssh_url(url) is ssh
+
+
+def test_known_hosts_names_and_lines_of_a_repository_s_host() -> None:
+    assert known_hosts_name("git@GitHub.com:acme/app.git") == "github.com"
+    assert known_hosts_name("ssh://git@gitea.local:2222/acme/app.git") == "[gitea.local]:2222"
+    assert known_hosts_name("ssh://gitea.local:22/app.git") == "gitea.local"
+    assert known_hosts_name("ssh://git@[::1]:2200/app.git") == "[::1]:2200"
+    assert known_hosts_name("https://github.com/acme/app.git") is None
+    text = "github.com ssh-ed25519 AAAA1\n[gitea.local]:2222 ssh-ed25519 AAAA2\ngitea.local,10.0.0.2 ssh-rsa AAAA3\n"
+    assert known_hosts_for("ssh://git@gitea.local:2222/a.git", text) == "[gitea.local]:2222 ssh-ed25519 AAAA2\n"
+    assert known_hosts_for("git@gitea.local:a.git", text) == "gitea.local,10.0.0.2 ssh-rsa AAAA3\n"
+    assert known_hosts_for("/srv/git/a.git", text) == ""
 
 
 def test_git_ssh_command_uses_one_key_and_quotes_paths() -> None:

@@ -111,6 +111,7 @@ def test_checkout_over_ssh_and_add_ssh_keys(server: RondoServer, sshd: SshServer
         answers += list(out.values())
         assert wf["status"] == "success", out
         assert f"Using the project's checkout key {ssh_keygen_sha256(made['public_key'])}" in out["Checkout code"]
+        assert "Permanently added" not in out["Checkout code"]  # the host key the server saw came with the job
         used = out["git and ssh with the checkout key"]
         assert "log: add config" in used and "fetched" in used and "hello from sshd" in used
         assert "********" in used  # the key printed, masked

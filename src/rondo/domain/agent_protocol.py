@@ -81,6 +81,8 @@ class CheckoutSpec(_Message):
     revision: str
     branch: str | None = None
     tag: str | None = None
+    # SSH: the host keys the server has seen for the repository's host (a changed one is refused).
+    known_hosts: str = ""
 
 
 class SshKeySpec(_Message):

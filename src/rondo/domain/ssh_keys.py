@@ -76,6 +76,32 @@ def is_ssh_url(url: str) -> bool:
     return bool(colon) and "/" not in head and len(host) > 1
 
 
+def known_hosts_name(url: str) -> str | None:
+    """How known_hosts names the host of an SSH URL: `host`, or `[host]:port` for a port other than 22."""
+    if not is_ssh_url(url):
+        return None
+    if "://" in url:
+        authority = url.split("://", 1)[1].split("/", 1)[0].rsplit("@", 1)[-1]
+        if authority.startswith("["):  # [v6 address]:port
+            host, _, rest = authority[1:].partition("]")
+            port = rest.removeprefix(":")
+        else:
+            host, _, port = authority.partition(":")
+    else:
+        host, port = url.split(":", 1)[0].rsplit("@", 1)[-1], ""
+    host = host.lower()
+    return f"[{host}]:{port}" if port and port != "22" else host
+
+
+def known_hosts_for(url: str, known_hosts: str) -> str:
+    """The lines of a known_hosts file that are about the host of an SSH URL."""
+    name = known_hosts_name(url)
+    if name is None:
+        return ""
+    lines = [line for line in known_hosts.splitlines() if name in line.split(" ", 1)[0].split(",")]
+    return "".join(line + "\n" for line in lines)
+
+
 def git_ssh_command(identity_file: str, known_hosts: str) -> str:
     """`GIT_SSH_COMMAND` for git over SSH with exactly one key, never prompting.
 

@@ -21,6 +21,7 @@ class Repositories:
         self._mirror_root = mirror_root
         self._checkout_key = checkout_key  # a project's preferred checkout key (private), if any
         self._repos: dict[str, GitRepository] = {}
+        self.known_hosts = mirror_root / "known_hosts"  # SSH hosts seen, trusted on first use
 
     def get(self, url: str) -> GitRepository:
         repo = self._repos.get(url)
@@ -33,5 +34,5 @@ class Repositories:
         repo = self.get(url)
         if is_ssh_url(url) and self._checkout_key is not None:
             key = await self._checkout_key(project_id)
-            repo.identity = SshIdentity(key, self._mirror_root / "known_hosts") if key else None
+            repo.identity = SshIdentity(key, self.known_hosts) if key else None
         return repo

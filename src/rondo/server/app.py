@@ -127,6 +127,7 @@ def build_services(settings: Settings) -> Services:
             no_output_timeout_s=settings.no_output_timeout_s,
             max_job_time_s=settings.max_job_time_s,
             server_key=server_key,
+            known_hosts_file=repositories.known_hosts,
         )
     )
     orbs = OrbRegistry(db)

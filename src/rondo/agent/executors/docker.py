@@ -387,7 +387,7 @@ class DockerTaskEnvironment:
         on_output(f"Cloning {checkout.repository_url} into {target}\n".encode())
         with (
             tempfile.TemporaryDirectory(prefix="rondo-checkout-") as tmp,
-            checkout_ssh(self._spec.checkout_key, checkout.repository_url) as ssh,
+            checkout_ssh(self._spec.checkout_key, checkout.repository_url, None, checkout.known_hosts) as ssh,
         ):
             if ssh is not None:
                 on_output(f"Using the project's checkout key {ssh.key.sha256_fingerprint}\n".encode())

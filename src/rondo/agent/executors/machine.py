@@ -179,7 +179,7 @@ class MachineTaskEnvironment:
             ]
         )
         argv = ["/bin/bash", "-eo", "pipefail", str(self._script(script))]
-        with checkout_ssh(self._spec.checkout_key, checkout.repository_url, self._root) as ssh:
+        with checkout_ssh(self._spec.checkout_key, checkout.repository_url, self._root, checkout.known_hosts) as ssh:
             env = {**self.env, "GIT_TERMINAL_PROMPT": "0", **(ssh.env if ssh else {})}
             if ssh is not None:
                 on_output(f"Using the project's checkout key {ssh.key.sha256_fingerprint}\n".encode())

@@ -43,8 +43,11 @@ class CheckoutSsh:
 
 
 @contextlib.contextmanager
-def checkout_ssh(key: SshKeySpec | None, url: str, scratch: Path | None = None) -> Iterator[CheckoutSsh | None]:
-    """The checkout key in a private scratch directory for one checkout (None: not SSH, or no key)."""
+def checkout_ssh(
+    key: SshKeySpec | None, url: str, scratch: Path | None = None, known_hosts: str = ""
+) -> Iterator[CheckoutSsh | None]:
+    """The checkout key in a private scratch directory for one checkout (None: not SSH, or no key), with
+    the host keys the server has seen for the host (`known_hosts`): a changed one is refused."""
     if key is None or not is_ssh_url(url):
         yield None
         return
@@ -54,9 +57,10 @@ def checkout_ssh(key: SshKeySpec | None, url: str, scratch: Path | None = None) 
         fd = os.open(identity, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as out:
             out.write(key.private_key)
-        known_hosts = directory / "known_hosts"
-        env = {"GIT_SSH_COMMAND": git_ssh_command(str(identity), str(known_hosts))}
-        yield CheckoutSsh(env, known_hosts, key)
+        known = directory / "known_hosts"
+        known.write_text(known_hosts)
+        env = {"GIT_SSH_COMMAND": git_ssh_command(str(identity), str(known))}
+        yield CheckoutSsh(env, known, key)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
