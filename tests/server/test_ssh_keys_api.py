@@ -27,6 +27,7 @@ from rondo.server.services import Services
 from rondo.settings import Settings
 from rondo.store import ssh_keys as key_q
 from rondo.store.migrate import upgrade
+from rondo.vcs import VcsError
 from tests.conftest import make_repo
 from tests.plaintext import database_text, private_key_parts
 
@@ -272,3 +273,12 @@ async def test_following_an_ssh_repository_it_cannot_read_yet_makes_a_deploy_key
     # Any other repository that cannot be read is still refused.
     refused = await api.admin.post("/api/v2/project/gh/acme/third", json={"vcs_url": "/no/such/repository"})
     assert refused.status_code == 400
+
+
+async def test_a_checkout_key_that_cannot_be_opened_is_a_read_failure_that_says_so(api: Api) -> None:
+    followed = ok(await api.admin.post("/api/v2/project/gh/acme/other", json={"vcs_url": "git@127.0.0.1:o.git"}), 201)
+    async with api.svc.db.session() as session:
+        (row,) = await key_q.checkout_keys(session, uuid.UUID(followed["id"]))
+        row.ciphertext = row.ciphertext[:-8] + "AAAAAAAA"  # tampered with
+    with pytest.raises(VcsError, match="cannot open the project's checkout key"):
+        await api.svc.projects.scan(uuid.UUID(followed["id"]))

@@ -11,7 +11,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from rondo.domain.ssh_keys import is_ssh_url
-from rondo.vcs import GitRepository, SshIdentity
+from rondo.secrets.envelope import SecretsError
+from rondo.vcs import GitRepository, SshIdentity, VcsError
 
 KeyOf = Callable[[uuid.UUID], Awaitable[str | None]]
 
@@ -33,6 +34,9 @@ class Repositories:
         """The project's repository, read with its checkout key when the URL is SSH."""
         repo = self.get(url)
         if is_ssh_url(url) and self._checkout_key is not None:
-            key = await self._checkout_key(project_id)
+            try:
+                key = await self._checkout_key(project_id)
+            except SecretsError as exc:  # a read that cannot happen, said like one (once, by the ref watcher)
+                raise VcsError(f"cannot open the project's checkout key to read {url}: {exc}") from None
             repo.identity = SshIdentity(key, self.known_hosts) if key else None
         return repo
