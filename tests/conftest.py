@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 from rondo.store.db import Database
 from rondo.store.migrate import upgrade
 
-pytest_plugins = ["tests.s3_server"]  # s3_endpoint, s3_settings: an S3-compatible server on loopback
+pytest_plugins = ["tests.s3_server", "tests.sshd"]  # s3_endpoint, s3_settings (S3 on loopback); sshd
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 PG_ADMIN_URL = os.environ.get("RONDO_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")

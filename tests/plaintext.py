@@ -1,4 +1,5 @@
-"""Looking for a secret in clear: every row of every table, and every file under a folder (zstd opened)."""
+"""Looking for a secret in clear: every row of every table, and every file under a folder (zstd opened); the
+parts of a private key to look for."""
 
 from __future__ import annotations
 
@@ -8,7 +9,17 @@ from pathlib import Path
 from backports import zstd
 from sqlalchemy import MetaData, create_engine, select
 
+from rondo.domain.ssh_keys import secret_fragments
+from rondo.secrets.ssh_keys import read_private_key
 from rondo.store.migrate import sync_url
+
+
+def private_key_parts(private_key: str) -> list[str]:
+    """A private key's text and the lines of it that a job's output masks, less any line that is only
+    public data (a line of an RSA key's modulus can match its public key's base64): what must never be
+    found in clear."""
+    public = read_private_key(private_key).public_key.split()[1]
+    return [part for part in secret_fragments(private_key) if part not in public]
 
 
 def database_text(database_url: str) -> str:

@@ -12,10 +12,12 @@ from rondo.engine.key_rotation import rotate_keys
 from rondo.engine.webhooks import WebhookSpec
 from rondo.ops.audit import SYSTEM, Origin
 from rondo.secrets.envelope import Sealed, env_var_aad, webhook_secret_aad
+from rondo.secrets.ssh_keys import checkout_key_aad, generate_ed25519, read_private_key, ssh_key_aad
 from rondo.server.app import build_services
 from rondo.settings import Settings
 from rondo.store import env_vars as env_q
 from rondo.store import projects as project_q
+from rondo.store import ssh_keys as key_q
 from rondo.store.migrate import upgrade
 from rondo.store.models import Project, TaskSecrets
 
@@ -39,10 +41,21 @@ async def test_rotation_rewraps_every_data_key_and_keeps_values(tmp_path: Path, 
             WebhookSpec("hook", ["job-completed"], "https://hooks.example.com/", True, "hook-secret", str(project.id)),
             origin,
         )
+        checkout_key = await svc.ssh_keys.create_checkout_key(project.id, "deploy-key", origin)
+        additional = await svc.ssh_keys.add_ssh_key(
+            project.id, "deploy.example.com", generate_ed25519().private_key, origin
+        )
         old_key = svc.secret_box.wrapper.current_id  # type: ignore[attr-defined]
 
         report = await rotate_keys(svc.db, svc.secret_box, settle_s=0)
-        assert report.rewrapped == {"project_env_vars": 3, "context_env_vars": 1, "webhooks": 1, "task_secrets": 0}
+        assert report.rewrapped == {
+            "project_env_vars": 3,
+            "context_env_vars": 1,
+            "webhooks": 1,
+            "checkout_keys": 1,
+            "project_ssh_keys": 1,
+            "task_secrets": 0,
+        }
         assert report.dropped_keys == [old_key]
         keyring = json.loads((tmp_path / "data" / "keys" / "keyring.json").read_text())
         assert [k["id"] for k in keyring["keys"]] == [report.new_key] != [old_key]
@@ -65,6 +78,16 @@ async def test_rotation_rewraps_every_data_key_and_keeps_values(tmp_path: Path, 
         assert await svc.secret_box.open(Sealed(hook.wrapped_dek, hook.ciphertext), webhook_secret_aad(hook.id)) == (
             "hook-secret"
         )
+        async with svc.db.session() as session:
+            (key_row,) = await key_q.checkout_keys(session, project.id)
+            (ssh_row,) = await key_q.ssh_keys(session, project.id)
+        for row, aad in (
+            (key_row, checkout_key_aad(project.id, checkout_key.fingerprint)),
+            (ssh_row, ssh_key_aad(project.id, "deploy.example.com", additional.fingerprint)),
+        ):
+            assert row.wrapped_dek.startswith(f"local:{report.new_key}:")
+            opened = await svc.secret_box.open(Sealed(row.wrapped_dek, row.ciphertext), aad)
+            assert read_private_key(opened).fingerprint == row.fingerprint
     finally:
         await svc.db.close()
 

@@ -25,10 +25,12 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 
 from rondo.ops.audit import ACTIONS, CSV_COLUMNS
+from rondo.secrets.ssh_keys import generate_ed25519
 from rondo.store.migrate import sync_url
 from tests.conftest import make_repo
 from tests.engine.harness import InProcessServer, wait_for
 from tests.engine.test_engine_with_fake_agent import fake_agent
+from tests.plaintext import private_key_parts
 
 CONFIG = """\
 version: 2.1
@@ -47,6 +49,7 @@ workflows:
 """
 
 TRACE = "trace-4711"
+EXTRA_KEY = generate_ed25519()
 
 ORB = "version: 2.1\ncommands:\n  hello:\n    steps:\n      - run: echo hello\n"
 CREATE_NAMESPACE = """mutation($name: String!, $organizationId: UUID!) {
@@ -136,6 +139,12 @@ async def produce_every_event(server: InProcessServer, tmp_path: Path) -> None:
         hook_made = ok(await api.post("/api/v2/webhook", json=hook), 201)
         ok(await api.put(f"/api/v2/webhook/{hook_made['id']}", json={"events": ["workflow-completed"]}))
         ok(await api.delete(f"/api/v2/webhook/{hook_made['id']}"))
+        key = ok(await api.post("/api/v2/project/gh/acme/app/checkout-key", json={"type": "deploy-key"}), 201)
+        ok(await api.delete(f"/api/v2/project/gh/acme/app/checkout-key/{key['fingerprint']}"))
+        extra = {"hostname": "deploy.example.com", "private_key": EXTRA_KEY.private_key}
+        added = ok(await api.post("/api/v1.1/project/gh/acme/app/ssh-key", json=extra))
+        body = {"fingerprint": added["fingerprint"], "hostname": "deploy.example.com"}
+        ok(await api.request("DELETE", "/api/v1.1/project/gh/acme/app/ssh-key", json=body))
 
         async def on_hold() -> dict[str, Any] | None:
             wfs = (await api.get(f"/api/v2/pipeline/{project['first_pipeline']['id']}/workflow")).json()["items"]
@@ -218,6 +227,10 @@ async def test_every_event_type_is_in_the_csv_with_all_fields(
     changed = by_action["project.webhook.update"][0]
     assert changed["target"]["type"] == "webhook" and changed["scope"]["name"] == "gh/acme"
     assert changed["payload"]["changed"] == {"events": {"from": ["job-completed"], "to": ["workflow-completed"]}}
+    made = by_action["project.ssh_key.create"][0]["payload"]["ssh_key"]
+    assert made == {"hostname": "deploy.example.com", "fingerprint": EXTRA_KEY.fingerprint, "type": "ed25519"}
+    assert by_action["project.checkout_key.delete"][0]["payload"]["was_preferred"] is True
+    assert all(line not in json.dumps(rows) for line in private_key_parts(EXTRA_KEY.private_key))
     assert by_action["user.logged_in"][0]["actor"]["name"] == "dev"
     assert by_action["user.create"][0]["actor"]["type"] == "system"  # the first start's admin
     assert by_action["settings.update"][0]["payload"]["changed"] == {"suspend_new_users": {"from": False, "to": True}}

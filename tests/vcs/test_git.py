@@ -4,8 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from rondo.vcs import GitRepository, VcsError
+from rondo.secrets.ssh_keys import generate_ed25519
+from rondo.vcs import GitRepository, SshIdentity, VcsError
 from tests.conftest import commit_files, git, make_repo
+from tests.sshd import SshServer
 
 
 @pytest.fixture
@@ -93,3 +95,18 @@ async def test_option_like_revisions_are_refused(repo: Path, tmp_path: Path, bad
         await r.read_file(bad, "README.md")
     with pytest.raises(VcsError, match="invalid"):
         await r.resolve(bad)
+
+
+async def test_an_ssh_repository_is_read_with_the_identity_given(repo: Path, tmp_path: Path, sshd: SshServer) -> None:
+    bare = tmp_path / "served.git"
+    git(tmp_path, "clone", "-q", "--bare", str(repo), str(bare))
+    deploy = generate_ed25519()
+    r = GitRepository(sshd.url(bare), tmp_path / "mirrors")
+    known_hosts = tmp_path / "mirrors" / "known_hosts"
+    r.identity = SshIdentity(deploy.private_key, known_hosts)
+    with pytest.raises(VcsError, match=r"Permission denied \(publickey\)"):
+        await r.list_refs()
+    sshd.authorize(deploy.public_key)
+    assert (await r.list_refs())["refs/heads/main"] == git(repo, "rev-parse", "main")
+    assert await r.read_file(git(repo, "rev-parse", "main"), ".circleci/config.yml") == b"version: 2.1\n"
+    assert f"[127.0.0.1]:{sshd.port}" in known_hosts.read_text()  # the host, remembered on first use

@@ -17,6 +17,8 @@ from rondo.agent.executors.base import (
     TaskEnvironment,
 )
 from rondo.agent.reporter import EventReporter
+from rondo.agent.steps.job_files import JobFilesError
+from rondo.agent.steps.ssh_keys import add_ssh_keys
 from rondo.agent.steps.storage import StepFailed, StorageSteps
 from rondo.domain.agent_protocol import BuiltinStepSpec, StepSpec, TaskSpec
 from rondo.domain.status import JobStatus, StepStatus
@@ -39,11 +41,16 @@ async def _run_step(
     cancel: asyncio.Event,
     limits: StepLimits,
     storage: StorageSteps | None,
+    spec: TaskSpec,
 ) -> StepOutcome:
-    """A storage step runs through `storage` (the same for every executor); others in the executor."""
-    if storage is None or not isinstance(step, BuiltinStepSpec) or not storage.handles(step):
+    """Storage steps run through `storage` and `add_ssh_keys` through `ssh_keys` (the same for every
+    executor); others in the executor."""
+    if isinstance(step, BuiltinStepSpec) and step.step == "add_ssh_keys":
+        work = asyncio.ensure_future(add_ssh_keys(step, spec.ssh_keys, env.files(), on_output))
+    elif storage is not None and isinstance(step, BuiltinStepSpec) and storage.handles(step):
+        work = asyncio.ensure_future(storage.run(step, env.files(), on_output))
+    else:
         return await env.run_step(step, on_output, cancel, limits)
-    work = asyncio.ensure_future(storage.run(step, env.files(), on_output))
     canceled = asyncio.ensure_future(cancel.wait())
     try:
         done, _ = await asyncio.wait({work, canceled}, timeout=limits.time_left_s, return_when=asyncio.FIRST_COMPLETED)
@@ -59,11 +66,11 @@ async def _run_step(
         return StepOutcome(StepStatus.TIMEDOUT, None, "exceeded the job's time limit")
     try:
         return StepOutcome(work.result(), 0)
-    except (StepFailed, AgentError) as exc:
+    except (StepFailed, AgentError, JobFilesError) as exc:
         on_output(f"Error: {exc}\n".encode())
         return StepOutcome(StepStatus.FAILED, 1, str(exc))
     except Exception as exc:  # a bug or a surprise fails the step, never the whole agent
-        log.exception("the storage step %r crashed", step.name)
+        log.exception("the step %r crashed", step.name)
         on_output(f"Error: the step failed unexpectedly: {type(exc).__name__}: {exc}\n".encode())
         return StepOutcome(StepStatus.FAILED, 1, f"{type(exc).__name__}: {exc}")
 
@@ -92,7 +99,7 @@ async def run_task(
                 limits = StepLimits(spec.no_output_timeout_s, max(deadline - loop.time(), 0.0))
                 on_output = functools.partial(reporter.output, index)
                 try:
-                    outcome = await _run_step(env, step, on_output, cancel, limits, storage)
+                    outcome = await _run_step(env, step, on_output, cancel, limits, storage, spec)
                     reruns = getattr(step, "max_auto_reruns", None) or 0
                     attempt = 0
                     while outcome.status == StepStatus.FAILED and attempt < reruns and not cancel.is_set():

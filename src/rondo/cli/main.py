@@ -162,6 +162,10 @@ def project_add(
     first = body.get("first_pipeline")
     if first:
         typer.echo(f"pipeline {first['number']} on {first['vcs'].get('branch')}: {first['state']}")
+    key = body.get("checkout_key")
+    if key:  # an SSH repository the server cannot read yet
+        typer.echo(body.get("message", ""))
+        typer.echo(f"deploy key {key['fingerprint']}:\n{key['public-key']}")
 
 
 @project_app.command("hook")

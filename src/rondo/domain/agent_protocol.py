@@ -81,6 +81,20 @@ class CheckoutSpec(_Message):
     revision: str
     branch: str | None = None
     tag: str | None = None
+    # SSH: the host keys the server has seen for the repository's host (a changed one is refused).
+    known_hosts: str = ""
+
+
+class SshKeySpec(_Message):
+    """A private SSH key a job gets: the project's checkout key, or one of its additional keys.
+
+    Opened when an agent claims the task, never stored with it; its text is among `secret_values`.
+    """
+
+    private_key: str
+    fingerprint: str  # MD5, colon-hex
+    sha256_fingerprint: str  # SHA256:…
+    hostname: str = ""  # additional keys: the host it is for ("" for every host)
 
 
 class SplitTimings(_Message):
@@ -103,7 +117,12 @@ class TaskSpec(_Message):
     checkout: CheckoutSpec | None = None
     no_output_timeout_s: float = 600.0
     max_time_s: float = 5 * 3600.0
-    # Project and context variable values: the agent masks them in output (never stored with the task).
+    # Over an SSH repository URL, `checkout` uses the project's preferred checkout key (deploy key).
+    checkout_key: SshKeySpec | None = None
+    # The project's additional SSH keys, for `add_ssh_keys` steps.
+    ssh_keys: list[SshKeySpec] = Field(default_factory=list)
+    # Project and context variable values and private keys: the agent masks them in output (never stored
+    # with the task).
     secret_values: list[str] = Field(default_factory=list)
     # Seconds per test file and class from the job's last run with test results: `--split-by=timings`.
     test_timings: SplitTimings | None = None

@@ -152,7 +152,8 @@ class AgentService:
                 return None
 
     async def _open_secrets(self, task: Task, sealed: list[dict[str, str]]) -> TaskSpec | None:
-        """The claimed task's spec with its variables opened (outside the claim's transaction: Vault is I/O).
+        """The claimed task's spec with its variables and SSH keys opened (outside the claim's transaction:
+        Vault is I/O).
 
         A task whose variables cannot be opened (a missing master key, Vault down) fails at once as
         infrastructure_fail with the reason, rather than running without them.
@@ -170,7 +171,10 @@ class AgentService:
                 row = await task_q.task_by_id(session, task.id)
                 assert row is not None
                 settled = await self._conductor.task_finished(
-                    session, row, JobStatus.INFRASTRUCTURE_FAIL, f"cannot open the job's environment variables: {exc}"
+                    session,
+                    row,
+                    JobStatus.INFRASTRUCTURE_FAIL,
+                    f"cannot open the job's environment variables and SSH keys: {exc}",
                 )
             if settled.queued_tasks:
                 self._wakeup.notify()

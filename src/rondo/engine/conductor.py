@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from rondo.domain.ssh_keys import is_ssh_url, known_hosts_for
 from rondo.domain.status import FINAL_JOB_STATUSES, JobStatus, PipelineState, WorkflowStatus
 from rondo.domain.workflow_graph import GraphJob, settle, workflow_status
-from rondo.engine import job_secrets
+from rondo.engine import job_secrets, job_ssh_keys
 from rondo.engine.completions import CompletionListener, NoCompletions
 from rondo.engine.job_events import actor_login, record_job_event
 from rondo.engine.reruns import create_rerun
@@ -43,6 +45,7 @@ class ConductorSettings:
     no_output_timeout_s: float
     max_job_time_s: float
     server_key: bytes = b""  # signs the continuation keys given to setup jobs
+    known_hosts_file: Path | None = None  # host keys the server has seen reading SSH repositories
 
 
 @dataclass
@@ -194,14 +197,17 @@ class Conductor:
             await record_job_event(session, "workflow.job.finish", job, success=False, reason=secrets.message)
             await self.completions.job_completed(session, job)
             return 0
+        secrets += await job_ssh_keys.choose(session, project, job.definition, pipeline.vcs_url)
         job.status = JobStatus.QUEUED
         job.queued_at = now
         await record_job_event(session, "workflow.job.scheduled", job, contexts=list(job.contexts or []))
         workspace_id = str(await workspace_of(session, workflow))  # reruns share the original's workspace
         timings = await timings_for(session, project.id, job.name)  # for `circleci tests split --split-by=timings`
+        known_hosts = self._known_hosts(pipeline.vcs_url)
         for index in range(job.parallelism):
             task_id = uuid.uuid4()
-            spec = build_task_spec(job.definition, self._context(task_id, job, workflow, pipeline, project, index))
+            context = self._context(task_id, job, workflow, pipeline, project, index, known_hosts)
+            spec = build_task_spec(job.definition, context)
             spec.environment["CIRCLE_WORKFLOW_WORKSPACE_ID"] = workspace_id
             spec.test_timings = timings
             session.add(
@@ -219,6 +225,16 @@ class Conductor:
             job_secrets.keep_for_task(session, task_id, secrets)
         return job.parallelism
 
+    def _known_hosts(self, vcs_url: str) -> str:
+        """What the server's reads of an SSH repository learned of its host: the job's checkout trusts it."""
+        path = self._settings.known_hosts_file
+        if path is None or not is_ssh_url(vcs_url):
+            return ""
+        try:
+            return known_hosts_for(vcs_url, path.read_text(errors="replace"))
+        except FileNotFoundError:
+            return ""
+
     def _context(
         self,
         task_id: uuid.UUID,
@@ -227,6 +243,7 @@ class Conductor:
         pipeline: Pipeline,
         project: Project,
         index: int,
+        known_hosts: str = "",
     ) -> TaskContext:
         assert job.number is not None
         extra: dict[str, str] = {}
@@ -254,6 +271,7 @@ class Conductor:
             no_output_timeout_s=self._settings.no_output_timeout_s,
             max_time_s=self._settings.max_job_time_s,
             extra_environment=extra,
+            known_hosts=known_hosts,
         )
 
     async def task_finished(

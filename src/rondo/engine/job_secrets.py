@@ -19,6 +19,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rondo.domain.agent_protocol import TaskSpec
+from rondo.domain.ssh_keys import secret_fragments
+from rondo.engine import job_ssh_keys
 from rondo.secrets.envelope import Sealed, SecretBox, env_var_aad
 from rondo.store import contexts as context_q
 from rondo.store import env_vars as env_q
@@ -106,14 +108,29 @@ async def sealed_for_task(session: AsyncSession, task_id: uuid.UUID) -> list[dic
 
 
 async def open_into(box: SecretBox, spec: TaskSpec, entries: list[dict[str, str]]) -> TaskSpec:
-    """The spec with its variables opened: underneath the job's own and built-in ones, and listed to mask."""
+    """The spec with its variables and SSH keys opened: variables underneath the job's own and built-in
+    ones, keys where the checkout and `add_ssh_keys` steps find them, and all of them listed to mask."""
     if not entries:
         return spec
     values = await asyncio.gather(*(box.open(Sealed(e["wrapped_dek"], e["ciphertext"]), e["aad"]) for e in entries))
-    secret_env = {e["name"]: v for e, v in zip(entries, values, strict=True)}
+    secret_env: dict[str, str] = {}
+    masked: set[str] = set()
+    checkout_key = spec.checkout_key
+    ssh_keys = list(spec.ssh_keys)
+    for entry, value in zip(entries, values, strict=True):
+        kind = entry.get("kind")
+        if kind == job_ssh_keys.CHECKOUT_KEY:
+            checkout_key = job_ssh_keys.key_spec(entry, value)
+        elif kind == job_ssh_keys.SSH_KEY:
+            ssh_keys.append(job_ssh_keys.key_spec(entry, value))
+        else:
+            secret_env[entry["name"]] = value
+        masked.update(secret_fragments(value) if kind else [value])
     return spec.model_copy(
         update={
             "environment": {**secret_env, **spec.environment},
-            "secret_values": sorted(set(values)),
+            "checkout_key": checkout_key,
+            "ssh_keys": ssh_keys,
+            "secret_values": sorted(masked),
         }
     )

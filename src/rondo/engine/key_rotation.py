@@ -1,5 +1,8 @@
 """`rondo keys rotate`: a new master key, every data key re-wrapped under it, then old keys dropped.
 
+Data keys live beside project and context variables, checkout keys, additional SSH keys and queued
+tasks' sealed copies.
+
 The values themselves are not re-encrypted (each keeps its data key), so rotation is quick and runs
 beside a live server: the server re-reads the keyring when it changes, and both keys unwrap meanwhile.
 """
@@ -8,13 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from rondo.secrets.envelope import SecretBox
 from rondo.store import env_vars as env_q
+from rondo.store import ssh_keys as key_q
 from rondo.store import webhooks as webhook_q
 from rondo.store.db import Database
-from rondo.store.models import ContextEnvVar, ProjectEnvVar
+from rondo.store.models import CheckoutKey, ContextEnvVar, ProjectEnvVar, ProjectSshKey
 
 PAGE = 200
 # Wait this long before the final pass, so a value sealed under the old key just before the new
@@ -30,12 +37,22 @@ class RotationReport:
     dropped_keys: list[str] = field(default_factory=list)
 
 
-async def _rewrap_table(db: Database, box: SecretBox, model: type[ProjectEnvVar | ContextEnvVar]) -> int:
+SealedRow = ProjectEnvVar | ContextEnvVar | CheckoutKey | ProjectSshKey
+SealedModel = type[ProjectEnvVar] | type[ContextEnvVar] | type[CheckoutKey] | type[ProjectSshKey]
+
+
+async def _page(session: AsyncSession, model: SealedModel, after: uuid.UUID | None) -> Sequence[SealedRow]:
+    if issubclass(model, CheckoutKey | ProjectSshKey):
+        return await key_q.key_page(session, model, after, PAGE)
+    return await env_q.env_var_page(session, model, after, PAGE)
+
+
+async def _rewrap_table(db: Database, box: SecretBox, model: SealedModel) -> int:
     count = 0
     after: uuid.UUID | None = None
     while True:
         async with db.session() as session:
-            rows = await env_q.env_var_page(session, model, after, PAGE)
+            rows = await _page(session, model, after)
             for row in rows:
                 if not box.wrapper.is_current(row.wrapped_dek):
                     row.wrapped_dek = await box.rewrap(row.wrapped_dek)
@@ -83,7 +100,13 @@ async def _rewrap_tasks(db: Database, box: SecretBox) -> int:
 
 async def _pass(db: Database, box: SecretBox, report: RotationReport) -> int:
     done = 0
-    for label, model in (("project_env_vars", ProjectEnvVar), ("context_env_vars", ContextEnvVar)):
+    tables: list[tuple[str, SealedModel]] = [
+        ("project_env_vars", ProjectEnvVar),
+        ("context_env_vars", ContextEnvVar),
+        ("checkout_keys", CheckoutKey),
+        ("project_ssh_keys", ProjectSshKey),
+    ]
+    for label, model in tables:
         n = await _rewrap_table(db, box, model)
         report.rewrapped[label] = report.rewrapped.get(label, 0) + n
         done += n

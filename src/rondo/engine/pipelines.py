@@ -202,7 +202,7 @@ class PipelineService:
         return pipeline
 
     async def _fetch_config(self, project: Project, pipeline: Pipeline) -> tuple[list[dict[str, Any]], str | None]:
-        repo = self._repos.get(project.vcs_url)
+        repo = await self._repos.of_project(project.id, project.vcs_url)
         try:
             if pipeline.revision is None:
                 ref = pipeline.tag or pipeline.branch or project.default_branch

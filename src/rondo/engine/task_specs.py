@@ -94,6 +94,7 @@ class TaskContext:
     no_output_timeout_s: float
     max_time_s: float
     extra_environment: dict[str, str] = field(default_factory=dict)  # e.g. CIRCLE_CONTINUATION_KEY
+    known_hosts: str = ""  # the server's known_hosts lines for an SSH repository's host
 
 
 def builtin_environment(ctx: TaskContext, working_directory: str) -> dict[str, str]:
@@ -135,7 +136,11 @@ def build_task_spec(definition: dict[str, Any], ctx: TaskContext) -> TaskSpec:
     checkout = None
     if ctx.revision:
         checkout = CheckoutSpec(
-            repository_url=ctx.repository_url, revision=ctx.revision, branch=ctx.branch, tag=ctx.tag
+            repository_url=ctx.repository_url,
+            revision=ctx.revision,
+            branch=ctx.branch,
+            tag=ctx.tag,
+            known_hosts=ctx.known_hosts,
         )
     return TaskSpec.model_validate(
         {

@@ -34,6 +34,7 @@ from rondo.engine.projects import ProjectService
 from rondo.engine.ref_watcher import RefWatcher
 from rondo.engine.repositories import Repositories
 from rondo.engine.schedules import ScheduleService
+from rondo.engine.ssh_keys import ProjectSshKeys
 from rondo.engine.system_settings import SystemSettings
 from rondo.engine.users import UserService
 from rondo.engine.wakeup import Wakeup
@@ -56,9 +57,11 @@ from rondo.server.api_v1.me import router as v1_me_router
 from rondo.server.api_v1.project_tokens import router as v1_project_tokens_router
 from rondo.server.api_v1.projects import router as v1_projects_router
 from rondo.server.api_v1.recent_builds import router as v1_recent_builds_router
+from rondo.server.api_v1.ssh_keys import router as v1_ssh_keys_router
 from rondo.server.api_v2.admin import router as admin_router
 from rondo.server.api_v2.agents import router as agents_router
 from rondo.server.api_v2.artifacts import router as artifacts_router
+from rondo.server.api_v2.checkout_keys import router as checkout_keys_router
 from rondo.server.api_v2.compile import router as compile_router
 from rondo.server.api_v2.contexts import router as contexts_router
 from rondo.server.api_v2.env_vars import router as env_vars_router
@@ -128,7 +131,8 @@ def build_services(settings: Settings) -> Services:
     secret_box = build_secret_box(settings)
     objects = build_object_store(settings, server_key)
     wakeup = Wakeup()
-    repositories = Repositories(data_dir / "git-mirrors")
+    ssh_keys = ProjectSshKeys(db, secret_box)
+    repositories = Repositories(data_dir / "git-mirrors", ssh_keys.preferred_private_key)
     outbox = WebhookOutbox(settings.resolved_public_url)
     conductor = Conductor(
         ConductorSettings(
@@ -136,6 +140,7 @@ def build_services(settings: Settings) -> Services:
             no_output_timeout_s=settings.no_output_timeout_s,
             max_job_time_s=settings.max_job_time_s,
             server_key=server_key,
+            known_hosts_file=repositories.known_hosts,
         ),
         completions=outbox,
     )
@@ -149,7 +154,7 @@ def build_services(settings: Settings) -> Services:
         public_url=settings.resolved_public_url,
         server_key=server_key,
     )
-    projects = ProjectService(db, repositories, pipelines)
+    projects = ProjectService(db, repositories, pipelines, ssh_keys)
     output = OutputService(db, objects)
     control = wakeup.follower()  # cancels and drains, waking agents' heartbeat long-polls
     agents = AgentService(
@@ -182,6 +187,7 @@ def build_services(settings: Settings) -> Services:
         secret_box=secret_box,
         project_env=ProjectEnvVars(db, secret_box),
         project_tokens=ProjectTokens(db, server_key),
+        ssh_keys=ssh_keys,
         contexts=ContextService(db, secret_box),
         groups=GroupService(db),
         users=UserService(db, server_key),
@@ -294,6 +300,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         me_router,
         projects_router,
         env_vars_router,  # before artifacts: `/envvar/<name>` is not `/<job number>/artifacts`
+        checkout_keys_router,
         contexts_router,
         groups_router,
         organization_members_router,
@@ -316,6 +323,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         v1_projects_router,
         v1_env_vars_router,  # before builds: `/envvar` is not a build number
         v1_project_tokens_router,  # before builds: `/token` is not a build number
+        v1_ssh_keys_router,  # before builds: `/checkout-key`, `/ssh-key` and `/settings` are not build numbers
         v1_actions_router,
         v1_recent_builds_router,  # before builds: `/tree/<branch>` may look like `/<number>/artifacts`
         v1_builds_router,

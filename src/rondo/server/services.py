@@ -22,6 +22,7 @@ from rondo.engine.project_tokens import ProjectTokens
 from rondo.engine.projects import ProjectService
 from rondo.engine.ref_watcher import RefWatcher
 from rondo.engine.schedules import ScheduleService
+from rondo.engine.ssh_keys import ProjectSshKeys
 from rondo.engine.system_settings import SystemSettings
 from rondo.engine.users import UserService
 from rondo.engine.wakeup import Wakeup
@@ -55,6 +56,7 @@ class Services:
     secret_box: SecretBox
     project_env: ProjectEnvVars
     project_tokens: ProjectTokens
+    ssh_keys: ProjectSshKeys
     contexts: ContextService
     groups: GroupService
     users: UserService

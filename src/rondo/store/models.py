@@ -344,6 +344,43 @@ class ProjectEnvVar(SealedEnvVar, Base):
     project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id"), index=True)
 
 
+class CheckoutKey(Base):
+    """A project's checkout key (CircleCI's deploy key): made by Rondo, the private half sealed.
+
+    The newest key of a project is its preferred one, the key jobs check out with.
+    """
+
+    __tablename__ = "checkout_keys"
+    __table_args__ = (UniqueConstraint("project_id", "fingerprint"),)
+    id: Mapped[uuid.UUID] = _id()
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id"), index=True)
+    type: Mapped[str] = mapped_column(String(30))  # deploy-key
+    public_key: Mapped[str] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(String(64))  # MD5, colon-hex
+    sha256_fingerprint: Mapped[str] = mapped_column(String(64))
+    login: Mapped[str | None] = mapped_column(String(200))  # a user key's VCS login (none for deploy keys)
+    wrapped_dek: Mapped[str] = mapped_column(Text)
+    ciphertext: Mapped[str] = mapped_column(Text)  # the private key, sealed
+    created_at: Mapped[datetime] = _created()
+
+
+class ProjectSshKey(Base):
+    """An additional SSH key of a project, for a hostname ("" for every host); `add_ssh_keys` installs it."""
+
+    __tablename__ = "project_ssh_keys"
+    __table_args__ = (UniqueConstraint("project_id", "hostname", "fingerprint"),)
+    id: Mapped[uuid.UUID] = _id()
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id"), index=True)
+    hostname: Mapped[str] = mapped_column(String(255), default="")
+    public_key: Mapped[str] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(String(64))  # MD5, colon-hex
+    sha256_fingerprint: Mapped[str] = mapped_column(String(64))
+    key_type: Mapped[str] = mapped_column(String(20))  # rsa | ecdsa | ed25519
+    wrapped_dek: Mapped[str] = mapped_column(Text)
+    ciphertext: Mapped[str] = mapped_column(Text)  # the private key, sealed
+    created_at: Mapped[datetime] = _created()
+
+
 class Context(Base):
     """A named set of environment variables an organization shares between projects' jobs."""
 

@@ -1,20 +1,25 @@
 """Plain git repositories (a path on the server or any git URL), read through a bare mirror per repository.
 
-Every call runs the `git` binary without a shell, with a timeout, and never prompts for credentials.
+Every call runs the `git` binary without a shell, with a timeout, and never prompts for credentials. An
+SSH URL is read with the identity given (a project's checkout key), else with the server user's own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import re
+import tempfile
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
+from rondo.domain.ssh_keys import git_ssh_command, is_ssh_url
 from rondo.vcs.errors import VcsError
 
 K = TypeVar("K")
@@ -47,16 +52,48 @@ def _check_arg(value: str, what: str) -> str:
     return value
 
 
-async def _git(*args: str, cwd: Path | None = None, limit_s: float = GIT_TIMEOUT_S) -> tuple[int, bytes, str]:
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": os.environ.get("HOME", "/"),
-        "GIT_TERMINAL_PROMPT": "0",
-        "GIT_ASKPASS": "/bin/true",
-        "SSH_ASKPASS": "/bin/true",
-        "GIT_SSH_COMMAND": "ssh -o BatchMode=yes",
-        "LC_ALL": "C",
-    }
+@dataclass(frozen=True)
+class SshIdentity:
+    """The key git uses over SSH (a project's checkout key), and where host keys seen are remembered."""
+
+    private_key: str
+    known_hosts: Path
+
+
+@contextlib.contextmanager
+def _ssh_command(identity: SshIdentity | None) -> Iterator[str]:
+    """`GIT_SSH_COMMAND`: with an identity, that key alone, written to a private file for this call only."""
+    if identity is None:
+        yield "ssh -o BatchMode=yes"  # the server user's own ssh keys and settings
+        return
+    with tempfile.TemporaryDirectory(prefix="rondo-git-ssh-") as scratch:  # mode 0700
+        key_file = os.path.join(scratch, "key")
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(identity.private_key)
+        identity.known_hosts.parent.mkdir(parents=True, exist_ok=True)
+        yield git_ssh_command(key_file, str(identity.known_hosts))
+
+
+async def _git(
+    *args: str, cwd: Path | None = None, limit_s: float = GIT_TIMEOUT_S, identity: SshIdentity | None = None
+) -> tuple[int, bytes, str]:
+    with _ssh_command(identity) as ssh_command:
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": os.environ.get("HOME", "/"),
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_ASKPASS": "/bin/true",
+            "SSH_ASKPASS": "/bin/true",
+            "GIT_SSH_COMMAND": ssh_command,
+            "LC_ALL": "C",
+        }
+        return await _run_git(args, cwd, env, limit_s)
+
+
+async def _run_git(
+    args: tuple[str, ...], cwd: Path | None, env: dict[str, str], limit_s: float
+) -> tuple[int, bytes, str]:
     proc = await asyncio.create_subprocess_exec(
         "git", *args, cwd=cwd, env=env,
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
@@ -81,21 +118,24 @@ class GitRepository:
 
     def __init__(self, url: str, mirror_root: Path) -> None:
         self.url = url
+        # The key for an SSH URL (the project's checkout key); without one, the server user's own ssh setup.
+        self.identity: SshIdentity | None = None
         digest = hashlib.sha256(url.encode()).hexdigest()[:32]
         self.mirror = mirror_root / f"{digest}.git"
         self._known: set[str] = set()  # commits seen in the mirror; commits never change, so no re-checks
         self._commits: OrderedDict[str, CommitInfo] = OrderedDict()
         self._files: OrderedDict[tuple[str, str], bytes | None] = OrderedDict()
 
-    async def _run(self, *args: str, cwd: Path | None = None) -> bytes:
-        code, out, err = await _git(*args, cwd=cwd)
+    async def _run(self, *args: str, cwd: Path | None = None, remote: bool = False) -> bytes:
+        identity = self.identity if remote and is_ssh_url(self.url) else None
+        code, out, err = await _git(*args, cwd=cwd, identity=identity)
         if code != 0:
             raise VcsError(f"git {args[0]} failed for {self.url}: {err or f'exit code {code}'}")
         return out
 
     async def list_refs(self) -> dict[str, str]:
         """Branches (refs/heads/*) and tags (refs/tags/*, annotated tags peeled) -> commit sha."""
-        out = await self._run("ls-remote", "--heads", "--tags", "--", self.url)
+        out = await self._run("ls-remote", "--heads", "--tags", "--", self.url, remote=True)
         refs: dict[str, str] = {}
         peeled: dict[str, str] = {}
         for line in out.decode(errors="replace").splitlines():
@@ -108,7 +148,7 @@ class GitRepository:
         return refs
 
     async def default_branch(self) -> str | None:
-        out = await self._run("ls-remote", "--symref", "--", self.url, "HEAD")
+        out = await self._run("ls-remote", "--symref", "--", self.url, "HEAD", remote=True)
         for line in out.decode(errors="replace").splitlines():
             if line.startswith("ref: ") and line.endswith("\tHEAD"):
                 ref = line[5:].split("\t", 1)[0]
@@ -125,7 +165,7 @@ class GitRepository:
             await self._run(
                 "fetch", "--quiet", "--prune", "--force", "--no-write-fetch-head", "--", self.url,
                 "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*",
-                cwd=self.mirror,
+                cwd=self.mirror, remote=True,
             )  # fmt: skip
 
     async def _has(self, revision: str) -> bool:

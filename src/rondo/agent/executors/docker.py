@@ -35,6 +35,7 @@ from rondo.agent.executors.base import (
     timings_json,
 )
 from rondo.agent.executors.docker_files import DockerFiles
+from rondo.agent.steps.ssh_keys import checkout_ssh, install_checkout_key
 from rondo.domain.agent_protocol import (
     BuiltinStepSpec,
     CheckoutStepSpec,
@@ -384,19 +385,27 @@ class DockerTaskEnvironment:
             return StepOutcome(StepStatus.FAILED, 1)
         target = self._expand(step.path) if step.path else self.working_directory
         on_output(f"Cloning {checkout.repository_url} into {target}\n".encode())
-        with tempfile.TemporaryDirectory(prefix="rondo-checkout-") as tmp:
+        with (
+            tempfile.TemporaryDirectory(prefix="rondo-checkout-") as tmp,
+            checkout_ssh(self._spec.checkout_key, checkout.repository_url, None, checkout.known_hosts) as ssh,
+        ):
+            if ssh is not None:
+                on_output(f"Using the project's checkout key {ssh.key.sha256_fingerprint}\n".encode())
+            git_env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", **(ssh.env if ssh else {})}
             ref = checkout.revision
             switch = ["checkout", "--quiet", "-B", checkout.branch, ref] if checkout.branch else [
                 "checkout", "--quiet", "--detach", ref]  # fmt: skip
             for args in (["clone", "--quiet", "--no-checkout", "--", checkout.repository_url, tmp], switch):
                 proc = await asyncio.create_subprocess_exec(
                     "git", *args, cwd=tmp if args is switch else None, stdout=asyncio.subprocess.PIPE,
-                    stderr=asyncio.subprocess.STDOUT, env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+                    stderr=asyncio.subprocess.STDOUT, env=git_env,
                 )  # fmt: skip
                 out, _ = await proc.communicate()
                 on_output(out)
                 if proc.returncode != 0:
                     return StepOutcome(StepStatus.FAILED, proc.returncode)
+            if ssh is not None:
+                await install_checkout_key(self.files(), ssh)
             log = await asyncio.create_subprocess_exec(
                 "git", "--no-pager", "log", "--no-color", "-n", "1", "--format=HEAD is now at %h %s", cwd=tmp,
                 stdout=asyncio.subprocess.PIPE,

@@ -201,6 +201,22 @@ class DockerFiles:
 
         return await asyncio.to_thread(fetch)
 
+    async def write_file(self, path: str, data: bytes, mode: int) -> None:
+        def write() -> None:
+            uid, gid = self._user()
+            directory, name = posixpath.split(path)
+            # As the job's user, so a directory made here is theirs (0700, as ~/.ssh must be).
+            self._container.exec_run(["/bin/sh", "-c", 'mkdir -p -m 700 "$1"', "sh", directory])
+            buf = io.BytesIO()
+            with tarfile.open(fileobj=buf, mode="w") as tar:
+                info = tarfile.TarInfo(name)
+                info.size, info.mode, info.uid, info.gid = len(data), mode, uid, gid
+                tar.addfile(info, io.BytesIO(data))
+            if not self._container.put_archive(directory, buf.getvalue()):
+                raise JobFilesError(f"the Docker engine refused to write {path}")
+
+        await asyncio.to_thread(write)
+
 
 def _renamed(member: str, top: str, name: str) -> str:
     member = member.rstrip("/")

@@ -1,7 +1,8 @@
 """The machine executor: steps run on the agent's host in a fresh directory, each in its own process group.
 
 `~` is a per-task home directory, so `working_directory: ~/project` is private to the task, and the
-environment is clean: only what the job is given, never the agent's own variables.
+environment is clean: only what the job is given, never the agent's own variables. `ssh` in the job
+reads the job's own `~/.ssh/config` (see `SSH_WRAPPER`).
 """
 
 from __future__ import annotations
@@ -25,10 +26,17 @@ from rondo.agent.executors.base import (
     timings_json,
 )
 from rondo.agent.steps.job_files import HostFiles
+from rondo.agent.steps.ssh_keys import checkout_ssh, install_checkout_key
 from rondo.domain.agent_protocol import BuiltinStepSpec, CheckoutStepSpec, RunStepSpec, StepSpec, TaskSpec
 from rondo.domain.status import StepStatus
 
 DEFAULT_SHELL = "/bin/bash -eo pipefail"
+# ssh finds `~/.ssh` through the user's passwd entry, never $HOME; a machine job's ~ is its own folder, so
+# ssh, scp and sftp are pointed at the job's `~/.ssh/config` (the checkout key, add_ssh_keys) when it has one.
+SSH_WRAPPER = """#!/bin/sh
+if [ -f "$HOME/.ssh/config" ]; then exec {real} -F "$HOME/.ssh/config" "$@"; fi
+exec {real} "$@"
+"""
 KILL_GRACE_S = 5.0
 READ_SIZE = 64 * 1024
 
@@ -88,6 +96,11 @@ class MachineTaskEnvironment:
         for name in ("circleci", "circleci-agent"):
             (self.bin / name).write_bytes(script)
             (self.bin / name).chmod(0o755)
+        for name in ("ssh", "scp", "sftp"):
+            real = shutil.which(name, path=_base_environment(self.home)["PATH"])
+            if real:
+                (self.bin / name).write_text(SSH_WRAPPER.format(real=shlex.quote(real)))
+                (self.bin / name).chmod(0o755)
         timings = timings_json(self._spec)
         if timings:
             self.timings_file.write_bytes(timings)
@@ -166,8 +179,14 @@ class MachineTaskEnvironment:
             ]
         )
         argv = ["/bin/bash", "-eo", "pipefail", str(self._script(script))]
-        env = {**self.env, "GIT_TERMINAL_PROMPT": "0"}
-        return await self._exec(argv, target, env, on_output, cancel, limits, None)
+        with checkout_ssh(self._spec.checkout_key, checkout.repository_url, self._root, checkout.known_hosts) as ssh:
+            env = {**self.env, "GIT_TERMINAL_PROMPT": "0", **(ssh.env if ssh else {})}
+            if ssh is not None:
+                on_output(f"Using the project's checkout key {ssh.key.sha256_fingerprint}\n".encode())
+            outcome = await self._exec(argv, target, env, on_output, cancel, limits, None)
+            if ssh is not None and outcome.status == StepStatus.SUCCESS:
+                await install_checkout_key(self.files(), ssh)
+        return outcome
 
     async def _exec(
         self,

@@ -57,6 +57,10 @@ class JobFiles(Protocol):
         """A file or directory of the job as a path on this host (copied below `scratch` if need be)."""
         ...
 
+    async def write_file(self, path: str, data: bytes, mode: int) -> None:
+        """Write a file of the job's user with `mode` (replacing one there); a missing directory is made 0700."""
+        ...
+
 
 def expand_path(path: str, home: str, working_directory: str, base: str | None = None) -> str:
     if path == "~" or path.startswith("~/"):
@@ -116,3 +120,13 @@ class HostFiles:
     async def fetch(self, path: str, scratch: Path) -> Path | None:
         exists = await asyncio.to_thread(os.path.exists, path)
         return Path(path) if exists else None
+
+    async def write_file(self, path: str, data: bytes, mode: int) -> None:
+        def write() -> None:
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            os.chmod(path, mode)  # a file that was there keeps its old mode otherwise
+
+        await asyncio.to_thread(write)

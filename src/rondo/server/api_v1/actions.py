@@ -16,6 +16,7 @@ from rondo.engine.pipelines import Trigger
 from rondo.engine.projects import ProjectExists
 from rondo.engine.workflow_actions import ActionError
 from rondo.server import lookups
+from rondo.server.actions import origin_of
 from rondo.server.api_v1.build_json import build_summary
 from rondo.server.api_v1.build_rows import build_by_number
 from rondo.server.auth import Caller, current_user, project_writer
@@ -61,7 +62,7 @@ async def follow(
         )
     slug = lookups.parse_slug(vcs, org, repo)
     try:
-        await svc.projects.follow(slug, vcs_url, user.login)
+        await svc.projects.follow(slug, vcs_url, user.login, origin_of(user, request))
     except ProjectExists:
         return {"followed": True, "first_build": None}
     except VcsError as exc:

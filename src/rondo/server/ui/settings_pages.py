@@ -1,4 +1,5 @@
-"""Web pages for settings: a project's environment variables (masked), and the admin area's audit log."""
+"""Web pages for settings: a project's environment variables (masked) and SSH keys (public halves only), and the
+admin area's audit log."""
 
 from __future__ import annotations
 
@@ -38,7 +39,15 @@ async def project_settings_page(
     async with svc.db.session() as session:
         project = await lookups.project(session, vcs, org, repo)
     env_vars = await svc.project_env.list_all(project.id)
-    context = {"user": user, "project": project, "env_vars": env_vars, "csrf": csrf_token(request), "error": error}
+    context = {
+        "user": user,
+        "project": project,
+        "env_vars": env_vars,
+        "checkout_keys": await svc.ssh_keys.checkout_keys(project.id),
+        "ssh_keys": await svc.ssh_keys.ssh_keys(project.id),
+        "csrf": csrf_token(request),
+        "error": error,
+    }
     return templates.TemplateResponse(request, "project_settings.html", context)
 
 
@@ -83,6 +92,92 @@ async def delete_env_var(
     except ActionError as exc:
         raise ApiError(exc.status, exc.message) from None
     return RedirectResponse(f"/projects/{project.slug}/settings", status_code=303)
+
+
+@router.post("/projects/{vcs}/{org}/{repo}/settings/checkout-key")
+async def add_checkout_key(
+    request: Request,
+    vcs: str,
+    org: str,
+    repo: str,
+    csrf: str = Form(...),
+    user: User = Depends(page_user),
+    svc: Services = Depends(services),
+) -> Response:
+    """Make a deploy key (it becomes the preferred checkout key)."""
+    check_csrf(request, csrf)
+    async with svc.db.session() as session:
+        project = await lookups.project(session, vcs, org, repo)
+    try:
+        await svc.ssh_keys.create_checkout_key(project.id, "deploy-key", origin_of(user, request))
+    except ActionError as exc:
+        return await project_settings_page(request, vcs, org, repo, exc.message, user, svc)
+    return RedirectResponse(f"/projects/{project.slug}/settings#ssh-keys", status_code=303)
+
+
+@router.post("/projects/{vcs}/{org}/{repo}/settings/checkout-key/{fingerprint}/delete")
+async def delete_checkout_key(
+    request: Request,
+    vcs: str,
+    org: str,
+    repo: str,
+    fingerprint: str,
+    csrf: str = Form(...),
+    user: User = Depends(page_user),
+    svc: Services = Depends(services),
+) -> Response:
+    check_csrf(request, csrf)
+    async with svc.db.session() as session:
+        project = await lookups.project(session, vcs, org, repo)
+    try:
+        await svc.ssh_keys.delete_checkout_key(project.id, fingerprint, origin_of(user, request))
+    except ActionError as exc:
+        raise ApiError(exc.status, exc.message) from None
+    return RedirectResponse(f"/projects/{project.slug}/settings#ssh-keys", status_code=303)
+
+
+@router.post("/projects/{vcs}/{org}/{repo}/settings/ssh-key")
+async def add_ssh_key(
+    request: Request,
+    vcs: str,
+    org: str,
+    repo: str,
+    csrf: str = Form(...),
+    hostname: str = Form(""),
+    private_key: str = Form(...),
+    user: User = Depends(page_user),
+    svc: Services = Depends(services),
+) -> Response:
+    check_csrf(request, csrf)
+    async with svc.db.session() as session:
+        project = await lookups.project(session, vcs, org, repo)
+    try:
+        await svc.ssh_keys.add_ssh_key(project.id, hostname, private_key, origin_of(user, request))
+    except ActionError as exc:
+        return await project_settings_page(request, vcs, org, repo, exc.message, user, svc)
+    return RedirectResponse(f"/projects/{project.slug}/settings#ssh-keys", status_code=303)
+
+
+@router.post("/projects/{vcs}/{org}/{repo}/settings/ssh-key/delete")
+async def delete_ssh_key(
+    request: Request,
+    vcs: str,
+    org: str,
+    repo: str,
+    csrf: str = Form(...),
+    fingerprint: str = Form(...),
+    hostname: str = Form(""),
+    user: User = Depends(page_user),
+    svc: Services = Depends(services),
+) -> Response:
+    check_csrf(request, csrf)
+    async with svc.db.session() as session:
+        project = await lookups.project(session, vcs, org, repo)
+    try:
+        await svc.ssh_keys.delete_ssh_key(project.id, fingerprint, hostname, origin_of(user, request))
+    except ActionError as exc:
+        raise ApiError(exc.status, exc.message) from None
+    return RedirectResponse(f"/projects/{project.slug}/settings#ssh-keys", status_code=303)
 
 
 @router.get("/admin/audit", response_class=HTMLResponse)

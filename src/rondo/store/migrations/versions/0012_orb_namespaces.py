@@ -1,7 +1,7 @@
 """orb namespaces owned by organizations, private and unlisted orbs, categories, organization members
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-11-25
 
 Every orb's namespace, until now a plain string, becomes a row of `orb_namespaces` owned by no
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
