@@ -21,7 +21,7 @@ from rondo.store import env_vars as env_q
 from rondo.store import ssh_keys as key_q
 from rondo.store import webhooks as webhook_q
 from rondo.store.db import Database
-from rondo.store.models import CheckoutKey, ContextEnvVar, ProjectEnvVar, ProjectSshKey
+from rondo.store.models import CheckoutKey, ContextEnvVar, ProjectEnvVar, ProjectSshKey, Webhook
 
 PAGE = 200
 # Wait this long before the final pass, so a value sealed under the old key just before the new
@@ -37,11 +37,13 @@ class RotationReport:
     dropped_keys: list[str] = field(default_factory=list)
 
 
-SealedRow = ProjectEnvVar | ContextEnvVar | CheckoutKey | ProjectSshKey
-SealedModel = type[ProjectEnvVar] | type[ContextEnvVar] | type[CheckoutKey] | type[ProjectSshKey]
+SealedRow = ProjectEnvVar | ContextEnvVar | CheckoutKey | ProjectSshKey | Webhook
+SealedModel = type[ProjectEnvVar] | type[ContextEnvVar] | type[CheckoutKey] | type[ProjectSshKey] | type[Webhook]
 
 
 async def _page(session: AsyncSession, model: SealedModel, after: uuid.UUID | None) -> Sequence[SealedRow]:
+    if issubclass(model, Webhook):
+        return await webhook_q.webhook_page(session, after, PAGE)
     if issubclass(model, CheckoutKey | ProjectSshKey):
         return await key_q.key_page(session, model, after, PAGE)
     return await env_q.env_var_page(session, model, after, PAGE)
@@ -53,21 +55,6 @@ async def _rewrap_table(db: Database, box: SecretBox, model: SealedModel) -> int
     while True:
         async with db.session() as session:
             rows = await _page(session, model, after)
-            for row in rows:
-                if not box.wrapper.is_current(row.wrapped_dek):
-                    row.wrapped_dek = await box.rewrap(row.wrapped_dek)
-                    count += 1
-        if len(rows) < PAGE:
-            return count
-        after = rows[-1].id
-
-
-async def _rewrap_webhooks(db: Database, box: SecretBox) -> int:
-    count = 0
-    after: uuid.UUID | None = None
-    while True:
-        async with db.session() as session:
-            rows = await webhook_q.webhook_page(session, after, PAGE)
             for row in rows:
                 if not box.wrapper.is_current(row.wrapped_dek):
                     row.wrapped_dek = await box.rewrap(row.wrapped_dek)
@@ -105,15 +92,15 @@ async def _pass(db: Database, box: SecretBox, report: RotationReport) -> int:
         ("context_env_vars", ContextEnvVar),
         ("checkout_keys", CheckoutKey),
         ("project_ssh_keys", ProjectSshKey),
+        ("webhooks", Webhook),
     ]
     for label, model in tables:
         n = await _rewrap_table(db, box, model)
         report.rewrapped[label] = report.rewrapped.get(label, 0) + n
         done += n
-    for label, rewrap in (("webhooks", _rewrap_webhooks), ("task_secrets", _rewrap_tasks)):
-        n = await rewrap(db, box)
-        report.rewrapped[label] = report.rewrapped.get(label, 0) + n
-        done += n
+    n = await _rewrap_tasks(db, box)
+    report.rewrapped["task_secrets"] = report.rewrapped.get("task_secrets", 0) + n
+    done += n
     return done
 
 
