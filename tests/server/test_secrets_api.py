@@ -230,6 +230,8 @@ async def test_the_project_settings_page_adds_and_deletes_variables_showing_them
     assert "not a valid environment variable name" in invalid.text
     deleted = await browser.post("/projects/gh/acme/app/settings/envvar/WEB_TOKEN/delete", data={"csrf": csrf.group(1)})
     assert deleted.status_code == 303
+    again = await browser.post("/projects/gh/acme/app/settings/envvar/WEB_TOKEN/delete", data={"csrf": csrf.group(1)})
+    assert again.status_code == 404  # a delete button's refusal is an error page, not a silent redirect
     assert "No environment variables yet" in (await browser.get("/projects/gh/acme/app/settings")).text
     assert (await browser.get("/admin/audit")).status_code == 403  # not an administrator
     assert SECRET not in database_text(database_url)

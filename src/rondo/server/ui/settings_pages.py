@@ -3,11 +3,13 @@ admin area's audit log."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from rondo.engine.workflow_actions import ActionError
-from rondo.ops.audit import event_json
+from rondo.ops.audit import Origin, event_json
 from rondo.server import lookups
 from rondo.server.actions import origin_of
 from rondo.server.api_v2.admin import audit_csv_response
@@ -15,7 +17,7 @@ from rondo.server.errors import ApiError
 from rondo.server.services import Services, services
 from rondo.server.ui.routes import check_csrf, csrf_token, page_user, templates
 from rondo.store import audit as audit_q
-from rondo.store.models import User
+from rondo.store.models import Project, User
 
 router = APIRouter(include_in_schema=False)
 
@@ -51,6 +53,35 @@ async def project_settings_page(
     return templates.TemplateResponse(request, "project_settings.html", context)
 
 
+async def _settings_change(
+    request: Request,
+    vcs: str,
+    org: str,
+    repo: str,
+    csrf: str,
+    user: User,
+    svc: Services,
+    change: Callable[[Project, Origin], Awaitable[object]],
+    *,
+    show_errors: bool,
+    anchor: str = "",
+) -> Response:
+    """Every settings form: check CSRF, find the project, make the change, go back to the page.
+
+    A form that adds something shows its refusal on the page (`show_errors`); a delete button's is an error page.
+    """
+    check_csrf(request, csrf)
+    async with svc.db.session() as session:
+        project = await lookups.project(session, vcs, org, repo)
+    try:
+        await change(project, origin_of(user, request))
+    except ActionError as exc:
+        if not show_errors:
+            raise ApiError(exc.status, exc.message) from None
+        return await project_settings_page(request, vcs, org, repo, exc.message, user, svc)
+    return RedirectResponse(f"/projects/{project.slug}/settings{anchor}", status_code=303)
+
+
 @router.post("/projects/{vcs}/{org}/{repo}/settings/envvar")
 async def add_env_var(
     request: Request,
@@ -63,14 +94,11 @@ async def add_env_var(
     user: User = Depends(page_user),
     svc: Services = Depends(services),
 ) -> Response:
-    check_csrf(request, csrf)
-    async with svc.db.session() as session:
-        project = await lookups.project(session, vcs, org, repo)
-    try:
-        await svc.project_env.put(project.id, name.strip(), value, origin_of(user, request))
-    except ActionError as exc:
-        return await project_settings_page(request, vcs, org, repo, exc.message, user, svc)
-    return RedirectResponse(f"/projects/{project.slug}/settings", status_code=303)
+    return await _settings_change(
+        request, vcs, org, repo, csrf, user, svc,
+        lambda project, origin: svc.project_env.put(project.id, name.strip(), value, origin),
+        show_errors=True,
+    )  # fmt: skip
 
 
 @router.post("/projects/{vcs}/{org}/{repo}/settings/envvar/{name}/delete")
@@ -84,14 +112,11 @@ async def delete_env_var(
     user: User = Depends(page_user),
     svc: Services = Depends(services),
 ) -> Response:
-    check_csrf(request, csrf)
-    async with svc.db.session() as session:
-        project = await lookups.project(session, vcs, org, repo)
-    try:
-        await svc.project_env.delete(project.id, name, origin_of(user, request))
-    except ActionError as exc:
-        raise ApiError(exc.status, exc.message) from None
-    return RedirectResponse(f"/projects/{project.slug}/settings", status_code=303)
+    return await _settings_change(
+        request, vcs, org, repo, csrf, user, svc,
+        lambda project, origin: svc.project_env.delete(project.id, name, origin),
+        show_errors=False,
+    )  # fmt: skip
 
 
 @router.post("/projects/{vcs}/{org}/{repo}/settings/checkout-key")
@@ -105,14 +130,11 @@ async def add_checkout_key(
     svc: Services = Depends(services),
 ) -> Response:
     """Make a deploy key (it becomes the preferred checkout key)."""
-    check_csrf(request, csrf)
-    async with svc.db.session() as session:
-        project = await lookups.project(session, vcs, org, repo)
-    try:
-        await svc.ssh_keys.create_checkout_key(project.id, "deploy-key", origin_of(user, request))
-    except ActionError as exc:
-        return await project_settings_page(request, vcs, org, repo, exc.message, user, svc)
-    return RedirectResponse(f"/projects/{project.slug}/settings#ssh-keys", status_code=303)
+    return await _settings_change(
+        request, vcs, org, repo, csrf, user, svc,
+        lambda project, origin: svc.ssh_keys.create_checkout_key(project.id, "deploy-key", origin),
+        show_errors=True, anchor="#ssh-keys",
+    )  # fmt: skip
 
 
 @router.post("/projects/{vcs}/{org}/{repo}/settings/checkout-key/{fingerprint}/delete")
@@ -126,14 +148,11 @@ async def delete_checkout_key(
     user: User = Depends(page_user),
     svc: Services = Depends(services),
 ) -> Response:
-    check_csrf(request, csrf)
-    async with svc.db.session() as session:
-        project = await lookups.project(session, vcs, org, repo)
-    try:
-        await svc.ssh_keys.delete_checkout_key(project.id, fingerprint, origin_of(user, request))
-    except ActionError as exc:
-        raise ApiError(exc.status, exc.message) from None
-    return RedirectResponse(f"/projects/{project.slug}/settings#ssh-keys", status_code=303)
+    return await _settings_change(
+        request, vcs, org, repo, csrf, user, svc,
+        lambda project, origin: svc.ssh_keys.delete_checkout_key(project.id, fingerprint, origin),
+        show_errors=False, anchor="#ssh-keys",
+    )  # fmt: skip
 
 
 @router.post("/projects/{vcs}/{org}/{repo}/settings/ssh-key")
@@ -148,14 +167,11 @@ async def add_ssh_key(
     user: User = Depends(page_user),
     svc: Services = Depends(services),
 ) -> Response:
-    check_csrf(request, csrf)
-    async with svc.db.session() as session:
-        project = await lookups.project(session, vcs, org, repo)
-    try:
-        await svc.ssh_keys.add_ssh_key(project.id, hostname, private_key, origin_of(user, request))
-    except ActionError as exc:
-        return await project_settings_page(request, vcs, org, repo, exc.message, user, svc)
-    return RedirectResponse(f"/projects/{project.slug}/settings#ssh-keys", status_code=303)
+    return await _settings_change(
+        request, vcs, org, repo, csrf, user, svc,
+        lambda project, origin: svc.ssh_keys.add_ssh_key(project.id, hostname, private_key, origin),
+        show_errors=True, anchor="#ssh-keys",
+    )  # fmt: skip
 
 
 @router.post("/projects/{vcs}/{org}/{repo}/settings/ssh-key/delete")
@@ -170,14 +186,11 @@ async def delete_ssh_key(
     user: User = Depends(page_user),
     svc: Services = Depends(services),
 ) -> Response:
-    check_csrf(request, csrf)
-    async with svc.db.session() as session:
-        project = await lookups.project(session, vcs, org, repo)
-    try:
-        await svc.ssh_keys.delete_ssh_key(project.id, fingerprint, hostname, origin_of(user, request))
-    except ActionError as exc:
-        raise ApiError(exc.status, exc.message) from None
-    return RedirectResponse(f"/projects/{project.slug}/settings#ssh-keys", status_code=303)
+    return await _settings_change(
+        request, vcs, org, repo, csrf, user, svc,
+        lambda project, origin: svc.ssh_keys.delete_ssh_key(project.id, fingerprint, hostname, origin),
+        show_errors=False, anchor="#ssh-keys",
+    )  # fmt: skip
 
 
 @router.get("/admin/audit", response_class=HTMLResponse)
