@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import socket
 from pathlib import Path
+from typing import Any
 
 from rondo.agent.executors.base import Executor
 from rondo.agent.executors.docker import DockerExecutor, DockerSettings, parse_image_map
 from rondo.agent.executors.machine import MachineExecutor
 from rondo.agent.loop import AgentConfig, AgentLoop, install_signal_handlers
+from rondo.agent.remote_docker.engine import RemoteDockerHost, RemoteDockerSettings
 
 
 def run_agent(
@@ -25,6 +28,8 @@ def run_agent(
     docker: str = "auto",
     docker_network: str = "bridge",
     image_map: str = "",
+    remote_docker: str = "off",
+    remote_settings: RemoteDockerSettings | None = None,
 ) -> None:
     logging.basicConfig(
         level=os.environ.get("RONDO_LOG_LEVEL", "info").upper(),
@@ -47,8 +52,11 @@ def run_agent(
             settings = DockerSettings(network=docker_network, image_map=parse_image_map(image_map))
         except ValueError as exc:
             raise SystemExit(f"rondo agent: --image-map: {exc}") from None
-        executors["docker"] = DockerExecutor(settings)
-        logging.getLogger(__name__).info("docker jobs: on (network %s)", docker_network)
+        remote = _remote_docker(remote_docker, remote_settings or RemoteDockerSettings(), settings)
+        executors["docker"] = DockerExecutor(settings, remote)
+        logging.getLogger(__name__).info(
+            "docker jobs: on (network %s); setup_remote_docker: %s", docker_network, "on" if remote else "off"
+        )
 
     async def main() -> None:
         agent = AgentLoop(config, executors)
@@ -56,3 +64,25 @@ def run_agent(
         await agent.run()
 
     asyncio.run(main())
+
+
+def _remote_docker(mode: str, remote: RemoteDockerSettings, docker: DockerSettings) -> RemoteDockerHost | None:
+    """Job-private engines need root (dockerd, bridges, iptables) and dockerd; `auto` offers them when both are here."""
+    if mode == "off":
+        return None
+    usable = os.geteuid() == 0 and shutil.which(remote.dockerd) is not None and shutil.which("ip") is not None
+    if not usable:
+        if mode == "on":
+            raise SystemExit("rondo agent: --remote-docker on needs root, dockerd and ip (iproute2) on this host")
+        return None
+
+    def local_engine() -> Any:
+        import docker as docker_sdk
+
+        return docker_sdk.DockerClient(base_url=docker.base_url) if docker.base_url else docker_sdk.from_env()
+
+    host = RemoteDockerHost(remote, local_engine)
+    cleaned = host.clean_stale()
+    if cleaned:
+        logging.getLogger(__name__).info("removed %d remote Docker engines that stopped agents left", cleaned)
+    return host

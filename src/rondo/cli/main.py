@@ -92,6 +92,30 @@ def agent(
     image_map: str = typer.Option(
         "", "--image-map", envvar="RONDO_IMAGE_MAP", help="Development aid: pattern=local-image,… for config images"
     ),
+    remote_docker: str = typer.Option(
+        "auto",
+        "--remote-docker",
+        envvar="RONDO_AGENT_REMOTE_DOCKER",
+        help="setup_remote_docker: a dockerd per job on this host: auto (as root with dockerd installed)|on|off",
+    ),
+    remote_docker_dir: Path = typer.Option(
+        Path("/var/lib/rondo-remote-docker"),
+        "--remote-docker-dir",
+        envvar="RONDO_REMOTE_DOCKER_DIR",
+        help="Layer stores of remote Docker engines (per job, and kept ones for docker_layer_caching)",
+    ),
+    remote_docker_subnet: str = typer.Option(
+        "10.128.0.0/9",
+        "--remote-docker-subnet",
+        envvar="RONDO_REMOTE_DOCKER_SUBNET",
+        help="Addresses for remote Docker engines: a /16 of it per engine",
+    ),
+    remote_docker_preload: str = typer.Option(
+        "",
+        "--remote-docker-preload",
+        envvar="RONDO_REMOTE_DOCKER_PRELOAD",
+        help="Development aid: name=local-image,… copied into each new remote Docker engine",
+    ),
 ) -> None:
     """Run a build agent here (`rondo agent --server URL --token T`): register, claim tasks that fit, run them."""
     if ctx.invoked_subcommand is not None:
@@ -106,7 +130,23 @@ def agent(
         raise typer.BadParameter("--docker is auto, on or off")
     if docker_network not in ("bridge", "host"):
         raise typer.BadParameter("--docker-network is bridge or host")
-    run_agent(server, token, name, tasks, work_dir, resource_class, parent_pid, docker, docker_network, image_map)
+    from rondo.agent.remote_docker.engine import RemoteDockerSettings, parse_preload
+    from rondo.agent.remote_docker.slots import SlotError, SlotPool
+
+    if remote_docker not in ("auto", "on", "off"):
+        raise typer.BadParameter("--remote-docker is auto, on or off")
+    try:
+        remote = RemoteDockerSettings(
+            data_dir=remote_docker_dir.resolve(), subnet=remote_docker_subnet,
+            preload=parse_preload(remote_docker_preload),
+        )  # fmt: skip
+        SlotPool(remote.run_root, remote.subnet)
+    except (ValueError, SlotError) as exc:
+        raise typer.BadParameter(str(exc)) from None
+    run_agent(
+        server, token, name, tasks, work_dir, resource_class, parent_pid, docker, docker_network, image_map,
+        remote_docker, remote,
+    )  # fmt: skip
 
 
 @agent_app.command("list")

@@ -35,6 +35,7 @@ from rondo.agent.executors.base import (
     timings_json,
 )
 from rondo.agent.executors.docker_files import DockerFiles
+from rondo.agent.remote_docker.engine import RemoteDockerError, RemoteDockerHost, RemoteEngine, engine_environment
 from rondo.agent.steps.ssh_keys import checkout_ssh, install_checkout_key
 from rondo.domain.agent_protocol import (
     BuiltinStepSpec,
@@ -113,10 +114,15 @@ def _tar_dir(path: Path) -> bytes:
 
 
 class DockerTaskEnvironment:
-    def __init__(self, spec: TaskSpec, settings: DockerSettings, client: Any) -> None:
+    def __init__(
+        self, spec: TaskSpec, settings: DockerSettings, client: Any, remote: RemoteDockerHost | None = None
+    ) -> None:
         self._spec = spec
         self._settings = settings
         self._client = client
+        self._remote_host = remote
+        self._remote: RemoteEngine | None = None
+        self._extra_env: dict[str, str] = {}  # what steps set up for later ones (setup_remote_docker)
         self._api = client.api
         self._label = {"rondo.task": spec.id}
         self._containers: list[Any] = []
@@ -236,6 +242,11 @@ class DockerTaskEnvironment:
 
     async def teardown(self) -> None:
         """Remove every container and the network of the job, even when the task is being cancelled."""
+        if self._remote is not None and self._remote_host is not None:
+            try:
+                await asyncio.shield(self._remote_host.stop(self._remote))
+            except Exception as exc:
+                log.warning("task %s: cannot stop the remote Docker engine: %s", self._spec.id, exc)
         for container in reversed(self._containers):
             try:
                 await asyncio.shield(self._call(container.remove, force=True, v=True))
@@ -265,6 +276,8 @@ class DockerTaskEnvironment:
     async def run_step(
         self, step: StepSpec, on_output: OutputCallback, cancel: asyncio.Event, limits: StepLimits
     ) -> StepOutcome:
+        if isinstance(step, BuiltinStepSpec) and step.step == "setup_remote_docker":
+            return await self._setup_remote_docker(step, on_output)
         if isinstance(step, BuiltinStepSpec):
             on_output(f"The `{step.step}` step is not supported by this agent yet\n".encode())
             return StepOutcome(StepStatus.FAILED, None, f"{step.step} is not supported by this agent yet")
@@ -286,6 +299,7 @@ class DockerTaskEnvironment:
         env = {
             "PATH": f"{STEP_DIR}/bin:{self.path}",
             **self._spec.environment,
+            **self._extra_env,
             **step.environment,
             "CIRCLE_WORKING_DIRECTORY": self.working_directory,
             "RONDO_HALT_FILE": f"{STEP_DIR}/halt",
@@ -378,6 +392,50 @@ class DockerTaskEnvironment:
                         return
                     await asyncio.sleep(0.1)
 
+    async def _setup_remote_docker(self, step: BuiltinStepSpec, on_output: OutputCallback) -> StepOutcome:
+        """A Docker engine for this job alone; later steps reach it through DOCKER_HOST over TLS."""
+        if self._remote_host is None:
+            msg = "this agent runs no remote Docker engines (it needs root, dockerd and --remote-docker auto or on)"
+            on_output(f"{msg}\n".encode())
+            return StepOutcome(StepStatus.FAILED, 1, msg)
+        if self._remote is not None:
+            on_output(f"A remote Docker engine is already set up: {self._remote.docker_host}\n".encode())
+            return StepOutcome(StepStatus.SUCCESS, 0)
+        keep_layers = step.options.get("docker_layer_caching") is True
+        on_output(b"Allocating a remote Docker engine\n")
+        try:
+            self._remote = await self._remote_host.start(
+                job=self._spec.id, project=self._spec.project_slug, address=await self._gateway(),
+                keep_layers=keep_layers, on_output=on_output,
+            )  # fmt: skip
+        except RemoteDockerError as exc:
+            on_output(f"{exc}\n".encode())
+            return StepOutcome(StepStatus.INFRASTRUCTURE_FAIL, None, str(exc))
+        cert_path = f"{self.home.rstrip('/')}/.docker"
+        files = self.files()
+        for name, data in self._remote.client_files.items():
+            await files.write_file(f"{cert_path}/{name}", data, 0o600 if name == "key.pem" else 0o644)
+        self._extra_env.update(engine_environment(self._remote, cert_path))
+        wanted = step.options.get("version")
+        for note in self._remote.notes:
+            on_output(f"{note}\n".encode())
+        if wanted and str(wanted) not in ("default", self._remote.version):
+            on_output(f"Docker {wanted} was asked for; this agent's engine is {self._remote.version}\n".encode())
+        on_output(f"Remote Docker engine created. Using version {self._remote.version}\n".encode())
+        on_output(f"DOCKER_HOST={self._remote.docker_host}\n".encode())
+        return StepOutcome(StepStatus.SUCCESS, 0)
+
+    async def _gateway(self) -> str | None:
+        """The host's address on the job's network (where the engine listens); None on the host's network."""
+        if self._network is None:
+            return None
+        await self._call(self._network.reload)
+        for config in self._network.attrs.get("IPAM", {}).get("Config") or []:
+            gateway = str(config.get("Gateway", ""))
+            if gateway and ":" not in gateway:
+                return gateway
+        raise ExecutorError(f"the job's network {self._network.name} has no IPv4 gateway")
+
     async def _checkout(self, step: CheckoutStepSpec, on_output: OutputCallback) -> StepOutcome:
         checkout = self._spec.checkout
         if checkout is None:
@@ -423,8 +481,9 @@ class DockerTaskEnvironment:
 class DockerExecutor:
     name = "docker"
 
-    def __init__(self, settings: DockerSettings | None = None) -> None:
+    def __init__(self, settings: DockerSettings | None = None, remote: RemoteDockerHost | None = None) -> None:
         self._settings = settings or DockerSettings()
+        self._remote = remote  # job-private engines for setup_remote_docker, when this agent offers them
 
     @staticmethod
     def available(base_url: str | None = None) -> bool:
@@ -454,7 +513,7 @@ class DockerExecutor:
             )
         except Exception as exc:
             raise ExecutorError(f"cannot reach the Docker engine: {exc}") from exc
-        env = DockerTaskEnvironment(spec, self._settings, client)
+        env = DockerTaskEnvironment(spec, self._settings, client, self._remote)
         try:
             try:
                 await env.setup()

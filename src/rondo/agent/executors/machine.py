@@ -120,6 +120,10 @@ class MachineTaskEnvironment:
     async def run_step(
         self, step: StepSpec, on_output: OutputCallback, cancel: asyncio.Event, limits: StepLimits
     ) -> StepOutcome:
+        if isinstance(step, BuiltinStepSpec) and step.step == "setup_remote_docker":
+            msg = "setup_remote_docker is not compatible with the machine executor: use the machine's own Docker engine"
+            on_output(f"{msg}\n".encode())
+            return StepOutcome(StepStatus.FAILED, 1, msg)
         if isinstance(step, BuiltinStepSpec):
             # Storage steps (caches, workspaces, artifacts, test results) arrive with object storage.
             on_output(f"The `{step.step}` step is not supported by this agent yet\n".encode())
