@@ -16,7 +16,7 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from rondo.agent.remote_docker.engine import RemoteDockerSettings, parse_preload
+from rondo.agent.remote_docker.engine import RemoteDockerHost, RemoteDockerSettings, parse_preload
 from rondo.agent.remote_docker.slots import IPTABLES_COMMENT, SlotError, SlotPool
 from rondo.agent.remote_docker.tls import make_tls
 
@@ -107,5 +107,33 @@ def test_an_engine_left_by_a_killed_agent_is_removed_at_the_next_start(tmp_path:
         assert IPTABLES_COMMENT.format(index=index) not in rules
         assert not (data_dir / "jobs" / "killed-job").exists()
         assert not run_dir.exists()
+    finally:
+        subprocess.run(["rm", "-rf", "--one-file-system", str(data_dir)], check=False)
+
+
+@needs_root_dockerd
+async def test_a_kept_layer_store_never_takes_other_engines_bridges_with_it() -> None:
+    """An engine deletes the networks its store remembers, and their bridges: kept stores must remember none."""
+    data_dir = Path("/var/tmp") / f"rondo-remote-docker-kept-{os.getpid()}"
+    data_dir.mkdir(mode=0o755, exist_ok=True)
+    host = RemoteDockerHost(RemoteDockerSettings(data_dir=data_dir), lambda: None)
+
+    def links() -> set[str]:
+        return set(os.listdir("/sys/class/net"))
+
+    try:
+        first = await host.start(job="kept-1", project="p", address=None, keep_layers=True, on_output=print)
+        await host.stop(first)
+        other = await host.start(job="other", project="q", address=None, keep_layers=False, on_output=print)
+        try:
+            before = links()
+            again = await host.start(job="kept-2", project="p", address=None, keep_layers=True, on_output=print)
+            assert "reusing a kept layer store" in " ".join(again.notes)
+            gone = {name for name in before - links() if name == "docker0" or name.startswith("rondo-rd")}
+            await host.stop(again)
+            assert gone == set(), f"starting on a kept store removed {gone}"
+            assert other.slot.bridge in links()
+        finally:
+            await host.stop(other)
     finally:
         subprocess.run(["rm", "-rf", "--one-file-system", str(data_dir)], check=False)

@@ -96,6 +96,19 @@ def _check_reachable(path: Path) -> None:
             )
 
 
+def forget_networks(store: Path) -> int:
+    """Drop a kept store's network records (libnetwork's local-kv.db); how many files.
+
+    On start, an engine deletes the networks it finds recorded from its last run, and with them the
+    bridge interfaces they name: those of another slot's running engine, or even the host engine's
+    docker0. Layer caching keeps images and build cache, never networks, so they are forgotten.
+    """
+    found = list(store.glob("network/files/local-kv.db")) + list(store.glob("*/network/files/local-kv.db"))
+    for path in found:
+        path.unlink(missing_ok=True)
+    return len(found)
+
+
 def _remove_tree(path: Path) -> None:
     unmount_under(path)
     shutil.rmtree(path, ignore_errors=True)
@@ -163,6 +176,7 @@ class RemoteDockerHost:
                 await asyncio.to_thread(self._expire_kept_stores)
                 engine.data_root, engine.kept_lock = await asyncio.to_thread(self._kept_store, project)
                 reused = (engine.data_root / "engine").exists()
+                await asyncio.to_thread(forget_networks, engine.data_root / "engine")
                 kept = "reusing a kept layer store" if reused else "a new layer store, kept for the project's next jobs"
                 engine.notes.append(f"Docker layer caching: {kept}")
             else:
@@ -306,6 +320,7 @@ class RemoteDockerHost:
                 log.warning("remote docker slot %d: the engine did not stop; killing it", engine.slot.index)
         await asyncio.to_thread(kill_processes_using, engine.slot.run_dir, 2.0)
         if engine.kept_lock is not None:
+            forget_networks(engine.data_root / "engine")
             (engine.data_root / ".last-used").touch()
             os.close(engine.kept_lock)
             engine.kept_lock = None
