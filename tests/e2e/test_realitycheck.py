@@ -77,7 +77,8 @@ def test_realitycheck_passes(server: RondoServer, tmp_path: Path) -> None:
             assert resp.status_code == 201, resp.text
         for context, variable in (("org-global", "CONTEXT_END_TO_END_TEST_VAR"),
                                   ("individual-local", "MULTI_CONTEXT_END_TO_END_VAR")):  # fmt: skip
-            ctx = api.post("/api/v2/context", json={"name": context, "owner": {"slug": "gh/acme", "type": "organization"}})
+            owner = {"slug": "gh/acme", "type": "organization"}
+            ctx = api.post("/api/v2/context", json={"name": context, "owner": owner})
             assert ctx.status_code == 200, ctx.text
             put = api.put(f"/api/v2/context/{ctx.json()['id']}/environment-variable/{variable}", json={"value": "1"})
             assert put.status_code == 200, put.text
