@@ -309,3 +309,27 @@ workflows:
     }
     nested = text.replace("jobs: [lint, {unit: {requires: [lint]}}]", "jobs: [lint, {unit: {requires: [nope]}}]")
     assert any('"nope" is not a member of this job group' in e for e in errors_of(nested))
+
+
+def test_image_logins_auth_and_aws_auth() -> None:
+    ecr = "123456789012.dkr.ecr.us-east-1.amazonaws.com/app:1"
+    text = f"""version: 2.1
+jobs:
+  build:
+    docker:
+      - image: {ecr}
+        aws_auth: {{aws_access_key_id: $ECR_KEY, aws_secret_access_key: $ECR_SECRET}}
+      - image: {ecr}
+        aws_auth: {{oidc_role_arn: "arn:aws:iam::123456789012:role/ci"}}
+      - image: private/db
+        auth: {{username: deploy, password: $DB_PASSWORD}}
+    steps: [checkout]
+workflows:
+  main: {{jobs: [build]}}
+"""
+    images = compile_config(text).jobs["build"].executor.docker
+    assert images[0].aws_auth == {"aws_access_key_id": "$ECR_KEY", "aws_secret_access_key": "$ECR_SECRET"}
+    assert images[1].aws_auth == {"oidc_role_arn": "arn:aws:iam::123456789012:role/ci"}
+    assert images[2].auth == {"username": "deploy", "password": "$DB_PASSWORD"}
+    bad = text.replace("aws_secret_access_key: $ECR_SECRET", "region: us-east-1")
+    assert any("`aws_auth` needs `aws_access_key_id` and `aws_secret_access_key`" in e for e in errors_of(bad))

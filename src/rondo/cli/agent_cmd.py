@@ -30,6 +30,7 @@ def run_agent(
     image_map: str = "",
     remote_docker: str = "off",
     remote_settings: RemoteDockerSettings | None = None,
+    ecr_endpoint: str | None = None,
 ) -> None:
     logging.basicConfig(
         level=os.environ.get("RONDO_LOG_LEVEL", "info").upper(),
@@ -49,7 +50,9 @@ def run_agent(
     executors: dict[str, Executor] = {"machine": MachineExecutor(config.work_dir)}
     if docker == "on" or (docker == "auto" and DockerExecutor.available()):
         try:
-            settings = DockerSettings(network=docker_network, image_map=parse_image_map(image_map))
+            settings = DockerSettings(
+                network=docker_network, image_map=parse_image_map(image_map), ecr_endpoint=ecr_endpoint
+            )
         except ValueError as exc:
             raise SystemExit(f"rondo agent: --image-map: {exc}") from None
         remote = _remote_docker(remote_docker, remote_settings or RemoteDockerSettings(), settings)

@@ -92,6 +92,9 @@ def agent(
     image_map: str = typer.Option(
         "", "--image-map", envvar="RONDO_IMAGE_MAP", help="Development aid: pattern=local-image,… for config images"
     ),
+    ecr_endpoint: str = typer.Option(
+        "", "--ecr-endpoint", envvar="RONDO_ECR_ENDPOINT", help="aws_auth: an ECR-compatible endpoint instead of AWS's"
+    ),
     remote_docker: str = typer.Option(
         "auto",
         "--remote-docker",
@@ -145,7 +148,7 @@ def agent(
         raise typer.BadParameter(str(exc)) from None
     run_agent(
         server, token, name, tasks, work_dir, resource_class, parent_pid, docker, docker_network, image_map,
-        remote_docker, remote,
+        remote_docker, remote, ecr_endpoint or None,
     )  # fmt: skip
 
 

@@ -287,6 +287,7 @@ def _image(errors: _Errors, images: Any, i: int, path: str) -> DockerImage | Non
         user=_string(errors, spec, "user", f"{path}.user"),
         environment=_environment(errors, spec, "environment", f"{path}.environment"),
         auth=_auth(errors, spec, f"{path}.auth"),
+        aws_auth=_aws_auth(errors, spec, f"{path}.aws_auth"),
     )
 
 
@@ -298,6 +299,20 @@ def _auth(errors: _Errors, spec: Mapping[str, Any], path: str) -> dict[str, str]
         errors.at("`auth` needs `username` and `password` strings", path)
         return None
     return {"username": raw["username"], "password": raw["password"]}
+
+
+def _aws_auth(errors: _Errors, spec: Mapping[str, Any], path: str) -> dict[str, str] | None:
+    """ECR login: access keys (`aws_access_key_id`, `aws_secret_access_key`) or an OIDC role (`oidc_role_arn`)."""
+    raw = spec.get("aws_auth")
+    if raw is None:
+        return None
+    keys = ("aws_access_key_id", "aws_secret_access_key")
+    if isinstance(raw, Mapping) and set(raw) == {"oidc_role_arn"} and isinstance(raw["oidc_role_arn"], str):
+        return {"oidc_role_arn": raw["oidc_role_arn"]}
+    if not isinstance(raw, Mapping) or set(raw) != set(keys) or not all(isinstance(raw[k], str) for k in keys):
+        errors.at("`aws_auth` needs `aws_access_key_id` and `aws_secret_access_key` strings, or `oidc_role_arn`", path)
+        return None
+    return {k: raw[k] for k in keys}
 
 
 def _steps(errors: _Errors, body: Mapping[str, Any], path: str) -> list[Step]:

@@ -18,6 +18,7 @@ class DockerImage:
     user: str | None = None
     environment: Mapping[str, str] = field(default_factory=dict)
     auth: Mapping[str, str] | None = None  # registry username/password (may be $VARS, expanded by the agent)
+    aws_auth: Mapping[str, str] | None = None  # ECR: access keys ($VARS too) or oidc_role_arn
 
 
 @dataclass(frozen=True)

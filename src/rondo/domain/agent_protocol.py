@@ -33,6 +33,7 @@ class DockerImageSpec(_Message):
     user: str | None = None
     environment: dict[str, str] = Field(default_factory=dict)
     auth: dict[str, str] | None = None  # registry credentials: username, password
+    aws_auth: dict[str, str] | None = None  # ECR: aws_access_key_id and aws_secret_access_key, or oidc_role_arn
 
 
 class ExecutorSpec(_Message):

@@ -35,6 +35,7 @@ def job_definition(job: config.Job) -> dict[str, Any]:
                 user=img.user,
                 environment=dict(img.environment),
                 auth=dict(img.auth) if img.auth else None,
+                aws_auth=dict(img.aws_auth) if img.aws_auth else None,
             )
             for img in ex.docker
         ],

@@ -35,6 +35,7 @@ from rondo.agent.executors.base import (
     timings_json,
 )
 from rondo.agent.executors.docker_files import DockerFiles
+from rondo.agent.executors.registry_auth import pull_credentials
 from rondo.agent.remote_docker.engine import RemoteDockerError, RemoteDockerHost, RemoteEngine, engine_environment
 from rondo.agent.steps.ssh_keys import checkout_ssh, install_checkout_key
 from rondo.domain.agent_protocol import (
@@ -81,6 +82,7 @@ class DockerSettings:
     network: str = "bridge"  # "bridge": a private network per job; "host": the agent's network namespace
     image_map: list[tuple[str, str]] = field(default_factory=list)
     base_url: str | None = None  # default: DOCKER_HOST or the local socket
+    ecr_endpoint: str | None = None  # an ECR-compatible endpoint instead of AWS's (a test server)
 
     def image(self, name: str) -> str:
         for pattern, image in self.image_map:
@@ -192,14 +194,8 @@ class DockerTaskEnvironment:
             return
         except docker.errors.ImageNotFound:
             pass
-        auth = None
-        if spec.auth:
-            # Registry credentials are the one place config values expand $VARS (project env vars).
-            expand = self._expand_vars
-            auth = {
-                "username": expand(spec.auth.get("username", "")),
-                "password": expand(spec.auth.get("password", "")),
-            }
+        # Registry credentials are the one place config values expand $VARS (project env vars).
+        auth = await pull_credentials(spec, self._expand_vars, self._settings.ecr_endpoint)
         try:
             await self._call(self._client.images.pull, image, auth_config=auth)
         except docker.errors.APIError as exc:
