@@ -173,3 +173,40 @@ async def server_has_queued(api: httpx2.AsyncClient, pipeline_id: str) -> bool:
         return any(j["name"] == "build" and j["status"] == "queued" for j in jobs)
 
     return bool(await wait_for(queued, what="the build job to be queued"))
+
+
+MEMBERS_CONFIG = """\
+version: 2.1
+jobs:
+  build:
+    machine: true
+    steps: [{run: echo build}]
+workflows:
+  main:
+    jobs:
+      - build: {context: first}
+"""
+
+
+async def test_a_context_needs_a_triggering_user_who_works_in_its_organization(
+    server: InProcessServer, tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path / "repo", {".circleci/config.yml": MEMBERS_CONFIG})
+    async with server.api() as api:
+        project = await ok(await api.post("/api/v2/project/gh/acme/app", json={"vcs_url": str(repo)}), 201)
+        org_id = project["organization_id"]
+        ctx = await ok(await api.post("/api/v2/context", json={"name": "first", "owner": {"id": org_id}}))
+        await ok(await api.put(f"/api/v2/context/{ctx['id']}/environment-variable/KEY", json={"value": "k-value"}))
+        dev = await ok(await api.post("/api/v2/admin/users", json={"login": "dev", "name": "Developer"}), 201)
+        await ok(await api.put(f"/api/v2/organizations/{org_id}/members/admin"))  # now acme lists its members
+        async with httpx2.AsyncClient(base_url=server.url, headers={"Circle-Token": dev["token"]}) as as_dev:
+            refused = await ok(await as_dev.post("/api/v2/project/gh/acme/app/pipeline", json={"branch": "main"}), 201)
+            jobs = await jobs_of(api, refused["id"])
+            assert jobs["build"]["status"] == "unauthorized"
+            details = await ok(await api.get(f"/api/v2/project/gh/acme/app/job/{jobs['build']['job_number']}"))
+            assert "which user dev does not work in" in details["messages"][0]["message"]
+
+            await ok(await api.put(f"/api/v2/organizations/{org_id}/members/dev"))
+            allowed = await ok(await as_dev.post("/api/v2/project/gh/acme/app/pipeline", json={"branch": "main"}), 201)
+            assert await server_has_queued(api, allowed["id"])
+            assert (await claim_all(server))["build"]["environment"]["KEY"] == "k-value"

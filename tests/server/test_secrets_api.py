@@ -235,3 +235,27 @@ async def test_the_project_settings_page_adds_and_deletes_variables_showing_them
     assert "No environment variables yet" in (await browser.get("/projects/gh/acme/app/settings")).text
     assert (await browser.get("/admin/audit")).status_code == 403  # not an administrator
     assert SECRET not in database_text(database_url)
+
+
+async def test_contexts_are_seen_only_by_those_who_work_in_their_organization(api: Api) -> None:
+    org_id = api.project["organization_id"]
+    ctx = (await api.admin.post("/api/v2/context", json={"name": "prod", "owner": {"id": org_id}})).json()
+    listing = f"/api/v2/context?owner-id={org_id}"
+    # An organization that lists no members is open to every user.
+    assert [c["name"] for c in (await api.dev.get(listing)).json()["items"]] == ["prod"]
+
+    assert (await api.admin.put(f"/api/v2/organizations/{org_id}/members/admin")).status_code == 200
+    for path in (listing, f"/api/v2/context/{ctx['id']}", f"/api/v2/context/{ctx['id']}/environment-variable",
+                 f"/api/v2/context/{ctx['id']}/restrictions"):  # fmt: skip
+        assert (await api.dev.get(path)).status_code == 404, path
+    put = await api.dev.put(f"/api/v2/context/{ctx['id']}/environment-variable/KEY", json={"value": CTX_SECRET})
+    assert put.status_code == 404
+    made = await api.dev.post("/api/v2/context", json={"name": "mine", "owner": {"id": org_id}})
+    assert made.status_code == 404
+    assert (await api.dev.delete(f"/api/v2/context/{ctx['id']}")).status_code == 404
+    assert (await api.admin.get(listing)).json()["items"][0]["name"] == "prod"  # administrators work everywhere
+
+    assert (await api.admin.put(f"/api/v2/organizations/{org_id}/members/dev")).status_code == 200
+    assert [c["name"] for c in (await api.dev.get(listing)).json()["items"]] == ["prod"]
+    assert (await api.dev.put(f"/api/v2/context/{ctx['id']}/environment-variable/KEY",
+                              json={"value": CTX_SECRET})).status_code == 200  # fmt: skip

@@ -1,7 +1,8 @@
 """Contexts: an organization's named sets of environment variables, restrictions on who may use them.
 
-Values are sealed like project variables and never returned. A restricted context (security groups)
-may be changed or deleted only by an administrator or a member of one of its groups.
+Values are sealed like project variables and never returned. Only people who work in the organization
+(engine/organizations.py) see its contexts; to anyone else they do not exist. A restricted context
+(security groups) may be changed or deleted only by an administrator or a member of one of its groups.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from rondo.secrets.masking import masked
 from rondo.store import contexts as context_q
 from rondo.store import env_vars as env_q
 from rondo.store import groups as group_q
+from rondo.store import organization_members as member_q
 from rondo.store import projects as project_q
 from rondo.store.db import Database
 from rondo.store.models import Context, ContextEnvVar, ContextRestriction, Organization, User
@@ -38,11 +40,19 @@ class ContextService:
         self._db = db
         self._box = box
 
-    async def _context(self, session: AsyncSession, context_id: uuid.UUID) -> tuple[Context, Organization]:
+    async def _context(
+        self, session: AsyncSession, context_id: uuid.UUID, user: User | None
+    ) -> tuple[Context, Organization]:
+        """The context and its organization, if `user` works there (None: for administrators' routes)."""
         ctx = await context_q.context_by_id(session, context_id)
-        if ctx is None:
+        if ctx is None or (user is not None and not await member_q.works_in(session, ctx.organization_id, user)):
             raise context_not_found()
         return ctx, await project_q.organization(session, ctx.organization_id)
+
+    @staticmethod
+    async def _works_in(session: AsyncSession, org: Organization | uuid.UUID, user: User) -> None:
+        if not await member_q.works_in(session, org if isinstance(org, uuid.UUID) else org.id, user):
+            raise ActionError(404, "Organization not found")
 
     async def _may_change(self, session: AsyncSession, ctx: Context, user: User) -> None:
         groups = {
@@ -70,15 +80,17 @@ class ContextService:
 
     # ---- contexts ---------------------------------------------------------------------------
 
-    async def list_all(self, org_id: uuid.UUID, offset: int, limit: int) -> list[Context]:
+    async def list_all(self, org_id: uuid.UUID, user: User, offset: int, limit: int) -> list[Context]:
         async with self._db.session() as session:
+            await self._works_in(session, org_id, user)
             return await context_q.contexts_of(session, org_id, offset, limit)
 
-    async def create(self, org: Organization, name: str, origin: Origin) -> Context:
+    async def create(self, org: Organization, name: str, user: User, origin: Origin) -> Context:
         name = name.strip()
         if not name or len(name) > MAX_CONTEXT_NAME:
             raise ActionError(400, f"A context name has 1 to {MAX_CONTEXT_NAME} characters.")
         async with self._db.session() as session:
+            await self._works_in(session, org, user)
             if await context_q.contexts_named(session, org.id, [name]):
                 raise ActionError(409, f"A context named {name} already exists in {org.slug}.")
             ctx = Context(organization_id=org.id, name=name, created_at=utcnow())
@@ -87,14 +99,14 @@ class ContextService:
             self._audit(session, "context.create", origin, ctx, org, {"context": {"name": name}})
         return ctx
 
-    async def get(self, context_id: uuid.UUID) -> Context:
+    async def get(self, context_id: uuid.UUID, user: User) -> Context:
         async with self._db.session() as session:
-            ctx, _ = await self._context(session, context_id)
+            ctx, _ = await self._context(session, context_id, user)
             return ctx
 
     async def delete(self, context_id: uuid.UUID, user: User, origin: Origin) -> None:
         async with self._db.session() as session:
-            ctx, org = await self._context(session, context_id)
+            ctx, org = await self._context(session, context_id, user)
             await self._may_change(session, ctx, user)
             names = [v.name for v in await env_q.context_env_vars(session, [ctx.id])]
             await env_q.delete_context_env_vars(session, ctx.id)
@@ -104,9 +116,9 @@ class ContextService:
 
     # ---- variables --------------------------------------------------------------------------
 
-    async def env_vars(self, context_id: uuid.UUID) -> list[ContextEnvVar]:
+    async def env_vars(self, context_id: uuid.UUID, user: User) -> list[ContextEnvVar]:
         async with self._db.session() as session:
-            ctx, _ = await self._context(session, context_id)
+            ctx, _ = await self._context(session, context_id, user)
             return await env_q.context_env_vars(session, [ctx.id])
 
     async def put_env_var(
@@ -117,7 +129,7 @@ class ContextService:
         check_value(value)
         sealed = await seal(self._box, value, env_var_aad("context", context_id, name))
         async with self._db.session() as session:
-            ctx, org = await self._context(session, context_id)
+            ctx, org = await self._context(session, context_id, user)
             await self._may_change(session, ctx, user)
             row = await env_q.context_env_var(session, ctx.id, name)
             now = utcnow()
@@ -134,7 +146,7 @@ class ContextService:
 
     async def delete_env_var(self, context_id: uuid.UUID, name: str, user: User, origin: Origin) -> None:
         async with self._db.session() as session:
-            ctx, org = await self._context(session, context_id)
+            ctx, org = await self._context(session, context_id, user)
             row = await env_q.context_env_var(session, ctx.id, name)
             if row is None:
                 raise env_var_not_found()
@@ -144,9 +156,9 @@ class ContextService:
 
     # ---- restrictions -----------------------------------------------------------------------
 
-    async def restrictions(self, context_id: uuid.UUID) -> list[ContextRestriction]:
+    async def restrictions(self, context_id: uuid.UUID, user: User) -> list[ContextRestriction]:
         async with self._db.session() as session:
-            ctx, _ = await self._context(session, context_id)
+            ctx, _ = await self._context(session, context_id, user)
             return await context_q.restrictions_of(session, [ctx.id])
 
     async def add_restriction(
@@ -164,7 +176,7 @@ class ContextService:
         except ValueError:
             raise ActionError(400, f"restriction_value must be the {restriction_type}'s id (a UUID)") from None
         async with self._db.session() as session:
-            ctx, org = await self._context(session, context_id)
+            ctx, org = await self._context(session, context_id, None)
             if restriction_type == "group":
                 group = await group_q.group_by_id(session, ident)
                 if group is None or group.organization_id != org.id:
@@ -189,7 +201,7 @@ class ContextService:
 
     async def delete_restriction(self, context_id: uuid.UUID, restriction_id: uuid.UUID, origin: Origin) -> None:
         async with self._db.session() as session:
-            ctx, org = await self._context(session, context_id)
+            ctx, org = await self._context(session, context_id, None)
             row = await context_q.restriction_by_id(session, restriction_id)
             if row is None or row.context_id != ctx.id:
                 raise ActionError(404, "restriction not found")

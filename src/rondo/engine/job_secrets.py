@@ -1,7 +1,8 @@
 """The project and context variables a job gets: checked and chosen when it is queued, opened when claimed.
 
-At queue time the job's contexts are looked up in its project's organization. An unknown context, or a
-restricted one the triggering user may not use, makes the job `unauthorized` (it never sees the values).
+At queue time the job's contexts are looked up in its project's organization. An unknown context, a
+triggering user who does not work in the organization (when it lists its members), or a restricted
+context the user may not use, makes the job `unauthorized` (it never sees the values).
 Otherwise the sealed values are copied, still sealed, beside the task (`task_secrets`), and only opened
 when an agent claims it: they reach the agent in the task spec and are never stored in clear.
 
@@ -25,6 +26,7 @@ from rondo.secrets.envelope import Sealed, SecretBox, env_var_aad
 from rondo.store import contexts as context_q
 from rondo.store import env_vars as env_q
 from rondo.store import groups as group_q
+from rondo.store import organization_members as member_q
 from rondo.store import projects as project_q
 from rondo.store import users as user_q
 from rondo.store.models import ContextEnvVar, Project, ProjectEnvVar, TaskSecrets
@@ -65,9 +67,12 @@ async def choose(
     if missing:
         return Unauthorized(f"Context {missing[0]!r} does not exist in organization {org.slug}.")
     ordered = [found[n] for n in names]
+    user = await user_q.user_by_login(session, actor_login) if ordered else None
+    if ordered and not await member_q.works_in(session, org.id, user if user and not user.suspended else None):
+        who = f"user {actor_login}" if user else f"{actor_login!r} (not a user of this server)"
+        return Unauthorized(f"Context {ordered[0].name!r} belongs to {org.slug}, which {who} does not work in.")
     restrictions = await context_q.restrictions_of(session, [c.id for c in ordered])
     if restrictions:
-        user = await user_q.user_by_login(session, actor_login)
         groups = await group_q.group_ids_of_user(session, user.id) if user and not user.suspended else set()
         for ctx in ordered:
             mine = [r for r in restrictions if r.context_id == ctx.id]

@@ -2,7 +2,7 @@
 
 Every user works in an organization that lists no members (how Rondo began: one team per server).
 Once an administrator adds members to an organization, only they (and administrators) belong to it:
-they see its private orbs and publish to its orb namespace.
+they see its private orbs, publish to its orb namespace, and see and use its contexts.
 """
 
 from __future__ import annotations

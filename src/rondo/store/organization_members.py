@@ -20,6 +20,16 @@ async def organizations_of(session: AsyncSession, user_id: uuid.UUID) -> list[Or
     return list((await session.execute(stmt)).scalars())
 
 
+async def works_in(session: AsyncSession, org_id: uuid.UUID, user: User | None) -> bool:
+    """Whether `user` works in the organization: administrators and listed members do, and everyone
+    does where the organization lists nobody."""
+    if user is not None and user.is_admin:
+        return True
+    listed = select(OrganizationMember.user_id).where(OrganizationMember.organization_id == org_id)
+    ids = set((await session.execute(listed)).scalars())
+    return not ids or (user is not None and user.id in ids)
+
+
 async def members(session: AsyncSession, org_id: uuid.UUID) -> list[User]:
     stmt = (
         select(User)

@@ -79,7 +79,7 @@ async def list_contexts(
     owner_slug: str | None = Query(None, alias="owner-slug"),
     owner_type: str | None = Query(None, alias="owner-type"),
     page_token: str | None = Query(None, alias="page-token"),
-    _: User = Depends(current_user),
+    user: User = Depends(current_user),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
     """The contexts of an organization (`owner-id` or `owner-slug`, e.g. `gh/acme` or `github/acme`)."""
@@ -89,7 +89,8 @@ async def list_contexts(
         return {"items": [], "next_page_token": None}
     token = lookups.decode_page_token(page_token)
     offset = int(token) if token and token.isdigit() else 0
-    rows = await svc.contexts.list_all(org.id, offset, PAGE_SIZE + 1)
+    with api_errors():
+        rows = await svc.contexts.list_all(org.id, user, offset, PAGE_SIZE + 1)
     more = len(rows) > PAGE_SIZE
     return {
         "items": [context_json(c) for c in rows[:PAGE_SIZE]],
@@ -99,20 +100,23 @@ async def list_contexts(
 
 @router.post("/context")
 async def create_context(
-    body: CreateContextRequest, origin: Origin = Depends(user_origin), svc: Services = Depends(services)
+    body: CreateContextRequest,
+    user: User = Depends(current_user),
+    origin: Origin = Depends(user_origin),
+    svc: Services = Depends(services),
 ) -> dict[str, Any]:
     with api_errors():
         org = await owner_organization(svc.db, body.owner.id, body.owner.slug, create=True)
         if org is None:
             raise ApiError(404, "Organization not found")
-        ctx = await svc.contexts.create(org, body.name, origin)
+        ctx = await svc.contexts.create(org, body.name, user, origin)
     return context_json(ctx)
 
 
 @router.get("/context/{context_id}")
-async def get_context(context_id: str, _: User = Depends(current_user), svc: Services = Depends(services)) -> Any:
+async def get_context(context_id: str, user: User = Depends(current_user), svc: Services = Depends(services)) -> Any:
     with api_errors():
-        return context_json(await svc.contexts.get(_context_id(context_id)))
+        return context_json(await svc.contexts.get(_context_id(context_id), user))
 
 
 @router.delete("/context/{context_id}")
@@ -131,12 +135,12 @@ async def delete_context(
 async def list_context_env_vars(
     context_id: str,
     page_token: str | None = Query(None, alias="page-token"),
-    _: User = Depends(current_user),
+    user: User = Depends(current_user),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
     """The variables' names and dates; values are never returned."""
     with api_errors():
-        rows = await svc.contexts.env_vars(_context_id(context_id))
+        rows = await svc.contexts.env_vars(_context_id(context_id), user)
     return {"items": [env_var_json(r) for r in rows], "next_page_token": None}
 
 
@@ -169,10 +173,10 @@ async def delete_context_env_var(
 
 @router.get("/context/{context_id}/restrictions")
 async def list_restrictions(
-    context_id: str, _: User = Depends(current_user), svc: Services = Depends(services)
+    context_id: str, user: User = Depends(current_user), svc: Services = Depends(services)
 ) -> dict[str, Any]:
     with api_errors():
-        rows = await svc.contexts.restrictions(_context_id(context_id))
+        rows = await svc.contexts.restrictions(_context_id(context_id), user)
     return {"items": [restriction_json(r) for r in rows], "next_page_token": None}
 
 
