@@ -88,6 +88,11 @@ def test_an_engine_left_by_a_killed_agent_is_removed_at_the_next_start(tmp_path:
         index = int(line[0])
         settings = RemoteDockerSettings(data_dir=data_dir)
         run_dir = settings.run_root / str(index)
+        made = subprocess.run(["docker", "-H", f"unix://{run_dir}/docker.sock", "network", "create", "leftover"],
+                              capture_output=True, text=True)  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        bridge = "br-" + made.stdout.strip()[:12]
+        assert Path(f"/sys/class/net/{bridge}").exists()
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         # The agent is gone; its engine, bridge and firewall rules are not.
@@ -103,6 +108,7 @@ def test_an_engine_left_by_a_killed_agent_is_removed_at_the_next_start(tmp_path:
             assert time.monotonic() < deadline, "the killed agent's engine still runs"
             time.sleep(0.1)
         assert not Path(f"/sys/class/net/rondo-rd{index}").exists()
+        assert not Path(f"/sys/class/net/{bridge}").exists(), "the network the job made is left"
         rules = subprocess.run(["iptables", "-w", "-t", "nat", "-S"], capture_output=True, text=True).stdout
         assert IPTABLES_COMMENT.format(index=index) not in rules
         assert not (data_dir / "jobs" / "killed-job").exists()

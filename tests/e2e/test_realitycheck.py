@@ -31,17 +31,7 @@ IMAGE_MAP = "cimg/*=rondo/base:bookworm,python*=rondo/base:bookworm,alpine*=rond
 
 
 @pytest.fixture
-def remote_dir() -> Iterator[Path]:
-    path = Path("/var/tmp") / f"rondo-realitycheck-{os.getpid()}"
-    path.mkdir(mode=0o755, exist_ok=True)
-    try:
-        yield path
-    finally:
-        subprocess.run(["rm", "-rf", "--one-file-system", str(path)], check=False)
-
-
-@pytest.fixture
-def server(tmp_path: Path, remote_dir: Path) -> Iterator[RondoServer]:
+def server(tmp_path: Path, remote_docker_env: dict[str, str]) -> Iterator[RondoServer]:
     # The machine jobs build FROM alpine:latest on the agent's own engine: the local busybox stands in.
     if subprocess.run(["docker", "image", "inspect", "alpine:latest"], capture_output=True).returncode != 0:
         subprocess.run(["docker", "tag", "rondo/busybox:bookworm", "alpine:latest"], check=True)
@@ -50,10 +40,8 @@ def server(tmp_path: Path, remote_dir: Path) -> Iterator[RondoServer]:
         RONDO_IMAGE_MAP=IMAGE_MAP,
         RONDO_AGENT_DOCKER="on",
         RONDO_DOCKER_NETWORK="host",  # jobs call the API at CIRCLE_HOSTNAME, which listens on loopback
-        RONDO_AGENT_REMOTE_DOCKER="on",
-        RONDO_REMOTE_DOCKER_DIR=str(remote_dir),
-        RONDO_REMOTE_DOCKER_PRELOAD="alpine:latest=rondo/busybox:bookworm",
         RONDO_BUILTIN_AGENT_TASKS="3",
+        **remote_docker_env,
     ).start()  # fmt: skip
     try:
         yield srv

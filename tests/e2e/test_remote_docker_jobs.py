@@ -8,7 +8,6 @@ starts empty, and `RONDO_REMOTE_DOCKER_PRELOAD` copies the local `rondo/busybox`
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -69,26 +68,10 @@ workflows:
 
 
 @pytest.fixture
-def remote_dir() -> Iterator[Path]:
-    # The engines' stores must be reachable by their remapped root: not under pytest's 0700 folders.
-    path = Path("/var/tmp") / f"rondo-remote-docker-test-{os.getpid()}"
-    path.mkdir(mode=0o755, exist_ok=True)
-    path.chmod(0o755)
-    try:
-        yield path
-    finally:
-        subprocess.run(["rm", "-rf", "--one-file-system", str(path)], check=False)
-
-
-@pytest.fixture
-def server(tmp_path: Path, remote_dir: Path) -> Iterator[RondoServer]:
+def server(tmp_path: Path, remote_docker_env: dict[str, str]) -> Iterator[RondoServer]:
     srv = RondoServer(
-        tmp_path / "data", "",
-        RONDO_IMAGE_MAP="docker:*=rondo/docker-cli:bookworm",
-        RONDO_AGENT_DOCKER="on",
-        RONDO_AGENT_REMOTE_DOCKER="on",
-        RONDO_REMOTE_DOCKER_DIR=str(remote_dir),
-        RONDO_REMOTE_DOCKER_PRELOAD="alpine:latest=rondo/busybox:bookworm",
+        tmp_path / "data", "", RONDO_IMAGE_MAP="docker:*=rondo/docker-cli:bookworm", RONDO_AGENT_DOCKER="on",
+        **remote_docker_env,
     ).start()  # fmt: skip
     try:
         yield srv
@@ -110,8 +93,9 @@ def engines_left() -> list[str]:
 
 
 def test_remote_docker_builds_and_runs_an_image_and_keeps_layers(
-    server: RondoServer, tmp_path: Path, remote_dir: Path
+    server: RondoServer, tmp_path: Path, remote_docker_env: dict[str, str]
 ) -> None:
+    remote_dir = Path(remote_docker_env["RONDO_REMOTE_DOCKER_DIR"])
     repo = make_repo(tmp_path / "app", {".circleci/config.yml": CONFIG})
     with server.client() as api:
         first = api.post("/api/v2/project/gh/acme/app", json={"vcs_url": str(repo)}).json()["first_pipeline"]

@@ -47,6 +47,18 @@ class TaskEnvironment(Protocol):
         ...
 
 
+def parse_pairs(text: str, what: str, left: str, right: str) -> list[tuple[str, str]]:
+    """`left=right,left=right` settings (image maps, preloads); ValueError names the bad entry."""
+    pairs = []
+    for item in text.split(","):
+        if item.strip():
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip() or not value.strip():
+                raise ValueError(f"{what} entry '{item}' is not {left}={right}")
+            pairs.append((key.strip(), value.strip()))
+    return pairs
+
+
 def timings_json(spec: TaskSpec) -> bytes | None:
     """The past test timings `circleci tests split --split-by=timings` reads (RONDO_TEST_TIMINGS)."""
     return spec.test_timings.model_dump_json().encode() if spec.test_timings else None

@@ -32,6 +32,7 @@ from rondo.agent.executors.base import (
     StepLimits,
     StepOutcome,
     job_cli_script,
+    parse_pairs,
     timings_json,
 )
 from rondo.agent.executors.docker_files import DockerFiles
@@ -67,14 +68,7 @@ STEP_WRAPPER = (
 
 def parse_image_map(text: str) -> list[tuple[str, str]]:
     """`pattern=image,pattern=image` (a development aid: run config images as local ones)."""
-    pairs = []
-    for item in text.split(","):
-        if item.strip():
-            pattern, sep, image = item.partition("=")
-            if not sep or not pattern.strip() or not image.strip():
-                raise ValueError(f"image map entry '{item}' is not pattern=image")
-            pairs.append((pattern.strip(), image.strip()))
-    return pairs
+    return parse_pairs(text, "image map", "pattern", "image")
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rondo.agent.executors.base import parse_pairs
 from rondo.agent.remote_docker.slots import (
     Slot,
     SlotError,
@@ -58,14 +59,7 @@ class RemoteDockerSettings:
 
 def parse_preload(text: str) -> tuple[tuple[str, str], ...]:
     """`name=local-image,…`: images copied from the agent's engine into each new remote engine."""
-    pairs = []
-    for item in text.split(","):
-        if item.strip():
-            name, sep, local = item.partition("=")
-            if not sep or not name.strip() or not local.strip():
-                raise ValueError(f"remote Docker preload entry '{item}' is not name=local-image")
-            pairs.append((name.strip(), local.strip()))
-    return tuple(pairs)
+    return tuple(parse_pairs(text, "remote Docker preload", "name", "local-image"))
 
 
 @dataclass

@@ -113,7 +113,6 @@ class SlotPool:
 
     def acquire(self) -> Slot:
         """The first free slot whose subnet nothing else on this host routes, cleaned of any leftovers."""
-        routes = _routes()
         for index, subnet in enumerate(self.subnets):
             fd = self._try_lock(index)
             if fd is None:
@@ -121,7 +120,7 @@ class SlotPool:
             slot = Slot(index, subnet, self._slot_dir(index), fd)
             if clean_slot(slot):
                 log.info("remote docker slot %d: removed what an earlier owner left", index)
-            if any(net.overlaps(subnet) and dev != slot.bridge for net, dev in routes):
+            if any(net.overlaps(subnet) for net, _ in _routes()):
                 os.close(fd)  # somebody else's network (a VPN, the other Docker engine): leave it alone
                 continue
             return slot
@@ -202,6 +201,19 @@ def unmount_under(path: Path) -> None:
         _run(["umount", "-l", point], check=False)
 
 
+def _bridges_in(subnet: ipaddress.IPv4Network) -> list[str]:
+    """Docker bridges (`br-…`) whose address lies in `subnet`: only an engine of this slot made them."""
+    out = _run(["ip", "-4", "-o", "addr", "show"], check=False).stdout
+    found = []
+    for line in out.splitlines():
+        words = line.split()
+        if len(words) > 3 and words[1].startswith("br-") and words[2] == "inet":
+            with contextlib.suppress(ValueError):
+                if ipaddress.ip_interface(words[3]).ip in subnet:
+                    found.append(words[1])
+    return found
+
+
 def firewall_rules(slot: Slot) -> list[tuple[str, list[str]]]:
     """(table, rule) pairs giving the slot's containers the outside world: NAT out, forwarding both ways."""
     net = str(slot.subnet)
@@ -252,7 +264,8 @@ def create_bridge(slot: Slot) -> None:
 def clean_slot(slot: Slot) -> int:
     """Remove the engine's processes, mounts, firewall rules and bridge; 1 if anything was there."""
     found = 0
-    if slot.run_dir.exists():
+    had_owner = slot.run_dir.exists()  # an engine ran in this slot since the host started
+    if had_owner:
         found = int(kill_processes_using(slot.run_dir))
         unmount_under(slot.run_dir)
         with contextlib.suppress(OSError):
@@ -266,4 +279,9 @@ def clean_slot(slot: Slot) -> int:
     if Path(f"/sys/class/net/{slot.bridge}").exists():
         found = 1
         _run(["ip", "link", "delete", slot.bridge], check=False)
+    # Networks a killed engine made (`docker network create`, compose). Only when an engine ran here: the
+    # slot's subnet was free of other routes when it started, so bridges in it are that engine's.
+    for device in _bridges_in(slot.subnet) if had_owner else []:
+        found = 1
+        _run(["ip", "link", "delete", device], check=False)
     return found
