@@ -15,7 +15,6 @@ from rondo.server.app import build_services, create_app
 from rondo.server.services import Services
 from rondo.settings import Settings
 from rondo.store import users as user_q
-from rondo.store.migrate import upgrade
 from tests.conftest import make_repo
 
 
@@ -37,7 +36,6 @@ class Clients:
 @pytest.fixture
 async def clients(tmp_path: Path, database_url: str) -> AsyncIterator[Clients]:
     """No lifespan: the server's loops (schedules, webhook sender, …) do not run; a test drives them itself."""
-    upgrade(database_url)
     settings = Settings(data_dir=tmp_path / "data", database_url=database_url, builtin_agent=False)
     svc = build_services(settings)
     first = await svc.accounts.first_start(settings.resolved_data_dir)

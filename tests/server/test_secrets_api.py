@@ -16,7 +16,6 @@ import pytest
 
 from rondo.server.app import build_services, create_app
 from rondo.settings import Settings
-from rondo.store.migrate import upgrade
 from tests.conftest import make_repo
 from tests.plaintext import database_text
 
@@ -45,7 +44,6 @@ class Api:
 
 @pytest.fixture
 async def api(tmp_path: Path, database_url: str) -> AsyncIterator[Api]:
-    upgrade(database_url)
     settings = Settings(data_dir=tmp_path / "data", database_url=database_url, builtin_agent=False)
     svc = build_services(settings)
     first = await svc.accounts.first_start(settings.resolved_data_dir)

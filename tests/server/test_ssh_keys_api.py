@@ -26,7 +26,6 @@ from rondo.server.app import build_services, create_app
 from rondo.server.services import Services
 from rondo.settings import Settings
 from rondo.store import ssh_keys as key_q
-from rondo.store.migrate import upgrade
 from rondo.vcs import VcsError
 from tests.conftest import make_repo
 from tests.plaintext import database_text, private_key_parts
@@ -47,7 +46,6 @@ class Api:
 
 @pytest.fixture
 async def api(tmp_path: Path, database_url: str) -> AsyncIterator[Api]:
-    upgrade(database_url)
     settings = Settings(data_dir=tmp_path / "data", database_url=database_url, builtin_agent=False)
     svc = build_services(settings)
     first = await svc.accounts.first_start(settings.resolved_data_dir)
