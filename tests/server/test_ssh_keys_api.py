@@ -223,6 +223,8 @@ async def test_additional_ssh_keys_are_checked_listed_and_deleted(api: Api, tmp_
 async def test_the_settings_page_makes_and_deletes_keys(api: Api, tmp_path: Path) -> None:
     page = await api.browser.get("/projects/gh/acme/app/settings")
     assert "No checkout keys yet" in page.text and "No additional SSH keys yet" in page.text
+    assert "<title>gh/acme/app settings · Rondo</title>" in page.text
+    assert page.text.count("Checkout SSH keys") == 1  # one section, none inside the title
     csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
     assert csrf is not None
     form = {"csrf": csrf.group(1)}
