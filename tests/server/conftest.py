@@ -24,13 +24,23 @@ class Clients:
     admin: httpx2.AsyncClient
     developer: httpx2.AsyncClient  # a signed-up user who is not an administrator
     anonymous: httpx2.AsyncClient
+    transport: httpx2.ASGITransport  # for more clients: `client()`
 
-    async def follow(self, repo: Path, config: str, slug: str = "gh/acme/app") -> dict[str, Any]:
-        """Follow a new real git repository at `repo` with `.circleci/config.yml` = `config`; the project."""
-        make_repo(repo, {".circleci/config.yml": config})
+    def client(self, token: str | None = None) -> httpx2.AsyncClient:
+        """Another client of the same app (the caller closes it), with `token` or none."""
+        return _client(self.transport, token)
+
+    async def follow(self, repo: Path, files: dict[str, str], slug: str = "gh/acme/app") -> dict[str, Any]:
+        """Follow a new real git repository at `repo` with one commit of `files`; the project."""
+        make_repo(repo, files)
         followed = await self.admin.post(f"/api/v2/project/{slug}", json={"vcs_url": str(repo)})
         assert followed.status_code == 201, followed.text
         return dict(followed.json())
+
+
+def _client(transport: httpx2.ASGITransport, token: str | None) -> httpx2.AsyncClient:
+    headers = {"Circle-Token": token} if token else {}
+    return httpx2.AsyncClient(transport=transport, base_url="http://rondo.test", headers=headers)
 
 
 @pytest.fixture
@@ -52,13 +62,9 @@ async def clients(tmp_path: Path, database_url: str) -> AsyncIterator[Clients]:
             user_id=user.id,
         )
     transport = httpx2.ASGITransport(app=create_app(services=svc))
-
-    def client(token: str | None) -> httpx2.AsyncClient:
-        headers = {"Circle-Token": token} if token else {}
-        return httpx2.AsyncClient(transport=transport, base_url="http://rondo.test", headers=headers)
-
+    admin, dev, anonymous = (_client(transport, token) for token in (first.admin_token, developer_token, None))
     try:
-        async with client(first.admin_token) as admin, client(developer_token) as dev, client(None) as anonymous:
-            yield Clients(svc, admin, dev, anonymous)
+        async with admin, dev, anonymous:
+            yield Clients(svc, admin, dev, anonymous, transport)
     finally:
         await svc.db.close()

@@ -42,7 +42,7 @@ SCHEDULES = "/api/v2/project/gh/acme/app/schedule"
 @pytest.fixture
 async def api(clients: Clients, tmp_path: Path) -> Clients:
     """The app with gh/acme/app followed: its config has a workflow that runs only when scheduled."""
-    await clients.follow(tmp_path / "repo", CONFIG)
+    await clients.follow(tmp_path / "repo", {".circleci/config.yml": CONFIG})
     return clients
 
 

@@ -21,7 +21,7 @@ HOOKS = "/api/v2/webhook"
 
 @pytest.fixture
 async def project_id(clients: Clients, tmp_path: Path) -> str:
-    return str((await clients.follow(tmp_path / "repo", "version: 2.1\n"))["id"])
+    return str((await clients.follow(tmp_path / "repo", {".circleci/config.yml": "version: 2.1\n"}))["id"])
 
 
 def hook(project_id: str, name: str = "build events", **overrides: Any) -> dict[str, Any]:
