@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -25,32 +27,87 @@ def _pg_admin_engine():  # type: ignore[no-untyped-def]
     return create_engine(make_url(PG_ADMIN_URL), isolation_level="AUTOCOMMIT")
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A new, empty PostgreSQL database on the machine's server, dropped afterwards."""
+def _create_database(template: str | None = None) -> str:
+    """A new PostgreSQL database on the machine's server (a copy of `template` when given); its URL."""
     name = f"rondo_test_{uuid.uuid4().hex[:12]}"
     admin = _pg_admin_engine()
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
     try:
-        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
         with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
+    finally:
+        admin.dispose()
+    return make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_database(url: str) -> None:
+    admin = _pg_admin_engine()
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
+    finally:
         admin.dispose()
 
 
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A new, empty PostgreSQL database on the machine's server, dropped afterwards."""
+    url = _create_database()
+    try:
+        yield url
+    finally:
+        _drop_database(url)
+
+
+# Migrating from nothing takes about a second a database; the Alembic history is checked from nothing in
+# tests/store/test_migrations.py. Other tests start from a copy of a database migrated once per session.
+
+
+@pytest.fixture(scope="session")
+def _migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("migrated") / "rondo.db"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def _migrated_postgres() -> Iterator[str]:
+    """The name of a PostgreSQL database migrated to head, for CREATE DATABASE … TEMPLATE."""
+    url = _create_database()
+    try:
+        upgrade(url)
+        yield str(make_url(url).database)
+    finally:
+        _drop_database(url)
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Each test using this runs twice: on a SQLite file and on a fresh PostgreSQL database."""
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each test using this runs twice: on a new SQLite file and on a new, empty PostgreSQL database."""
     if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path / 'rondo.db'}"
     return str(request.getfixturevalue("postgres_url"))
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each test using this runs twice: on a SQLite file and on a PostgreSQL database of its own, both with
+    the schema at the newest revision and no rows (as `rondo db upgrade` leaves them)."""
+    if request.param == "sqlite":
+        path = tmp_path / "rondo.db"
+        template = request.getfixturevalue("_migrated_sqlite")
+        with closing(sqlite3.connect(template)) as src, closing(sqlite3.connect(path)) as dst:
+            src.backup(dst)
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    url = _create_database(template=request.getfixturevalue("_migrated_postgres"))
+    try:
+        yield url
+    finally:
+        _drop_database(url)
+
+
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
-    upgrade(database_url)
     database = Database(database_url)
     try:
         yield database

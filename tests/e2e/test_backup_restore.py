@@ -27,8 +27,7 @@ from typing import Any
 import httpx2
 import pytest
 from backports.zstd import ZstdFile, tarfile
-from sqlalchemy import create_engine, insert, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine, insert
 
 from rondo.objects import S3Settings
 from rondo.ops.backup_database import revision
@@ -37,7 +36,7 @@ from rondo.secrets.server_key import load_or_create_server_key
 from rondo.secrets.tokens import ADMIN_TOKEN_FILE
 from rondo.store.migrate import head_revision, sync_url, upgrade
 from rondo.store.models import User
-from tests.conftest import PG_ADMIN_URL, _pg_admin_engine, commit_files, make_repo
+from tests.conftest import _create_database, _drop_database, commit_files, make_repo
 from tests.e2e.server_process import RondoServer, wait_for
 from tests.e2e.test_push_runs_jobs import FINAL, jobs_by_name, step_output, workflows
 from tests.engine.harness import InProcessServer
@@ -86,22 +85,26 @@ def sha(*values: str) -> str:
     return hashlib.sha256("".join(values).encode()).hexdigest()[:16]
 
 
-@pytest.fixture
-def second_database_url(database_url: str) -> Iterator[str]:
-    """The restore target's database: SQLite in its own data dir, or another fresh PostgreSQL database."""
-    if database_url.startswith("sqlite"):
+def restore_target(url: str) -> Iterator[str]:
+    """The restore target's database: SQLite in its own data dir (""), or another new, empty PostgreSQL one."""
+    if url.startswith("sqlite"):
         yield ""
         return
-    name = f"rondo_test_{uuid.uuid4().hex[:12]}"
-    admin = _pg_admin_engine()
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    target = _create_database()
     try:
-        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+        yield target
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        _drop_database(target)
+
+
+@pytest.fixture
+def second_database_url(database_url: str) -> Iterator[str]:
+    yield from restore_target(database_url)
+
+
+@pytest.fixture
+def second_empty_database_url(empty_database_url: str) -> Iterator[str]:
+    yield from restore_target(empty_database_url)
 
 
 def rondo(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -362,11 +365,11 @@ def test_restores_across_databases_are_refused_with_the_reason(tmp_path: Path, p
 
 
 def test_a_backup_of_an_older_rondo_is_upgraded_on_restore(
-    tmp_path: Path, database_url: str, second_database_url: str
+    tmp_path: Path, empty_database_url: str, second_empty_database_url: str
 ) -> None:
     old, new = tmp_path / "old", tmp_path / "new"
-    old_url = database_url if not database_url.startswith("sqlite") else sqlite_url(old)
-    new_url = second_database_url or sqlite_url(new)
+    old_url = empty_database_url if not empty_database_url.startswith("sqlite") else sqlite_url(old)
+    new_url = second_empty_database_url or sqlite_url(new)
     upgrade(old_url, "0006")  # before the audit log and the secrets existed
     load_or_create_server_key(old)
     LocalKeyring.in_data_dir(old)

@@ -14,7 +14,8 @@ import uvicorn
 
 from rondo.engine.accounts import ADMIN_TOKEN_FILE, Accounts
 from rondo.secrets.server_key import load_or_create_server_key
-from rondo.server.app import create_app
+from rondo.server.app import build_services, create_app
+from rondo.server.http_server import HttpServer
 from rondo.settings import Settings
 from rondo.store.db import Database
 from rondo.store.migrate import upgrade
@@ -31,9 +32,11 @@ class InProcessServer:
         self.url = f"http://127.0.0.1:{self.port}"
         upgrade(database_url)
         self.admin_token, self.agent_token = asyncio.run(self._bootstrap())
-        self._server = uvicorn.Server(
-            uvicorn.Config(create_app(self.settings), host="127.0.0.1", port=self.port, log_level="warning",
-                           timeout_graceful_shutdown=1)
+        services = build_services(self.settings)
+        self._server = HttpServer(
+            uvicorn.Config(create_app(services=services), host="127.0.0.1", port=self.port, log_level="warning",
+                           timeout_graceful_shutdown=1),
+            services.wakeup,
         )  # fmt: skip
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
@@ -61,6 +64,10 @@ class InProcessServer:
     def __exit__(self, *exc: object) -> None:
         self._server.should_exit = True
         self._thread.join(10)
+
+    def open_requests(self) -> int:
+        """How many requests the server is handling now (long polls included)."""
+        return len(self._server.server_state.tasks)
 
     def api(self) -> httpx2.AsyncClient:
         return httpx2.AsyncClient(base_url=self.url, headers={"Circle-Token": self.admin_token}, timeout=30)

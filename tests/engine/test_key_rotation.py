@@ -18,12 +18,10 @@ from rondo.settings import Settings
 from rondo.store import env_vars as env_q
 from rondo.store import projects as project_q
 from rondo.store import ssh_keys as key_q
-from rondo.store.migrate import upgrade
 from rondo.store.models import Project, TaskSecrets
 
 
 async def test_rotation_rewraps_every_data_key_and_keeps_values(tmp_path: Path, database_url: str) -> None:
-    upgrade(database_url)
     settings = Settings(data_dir=tmp_path / "data", database_url=database_url, builtin_agent=False)
     svc = build_services(settings)
     origin = Origin(SYSTEM)

@@ -22,7 +22,6 @@ from rondo.server.app import build_services
 from rondo.server.services import Services
 from rondo.settings import Settings
 from rondo.store import projects as project_q
-from rondo.store.migrate import upgrade
 from rondo.store.models import Job, Pipeline, Project, Webhook, WebhookDelivery, Workflow
 from rondo.store.types import utcnow
 from tests.engine.harness import wait_for
@@ -60,7 +59,6 @@ class World:
 
 @pytest.fixture
 async def world(tmp_path: Path, database_url: str) -> AsyncIterator[World]:
-    upgrade(database_url)
     svc = build_services(Settings(data_dir=tmp_path / "data", database_url=database_url, builtin_agent=False))
     async with svc.db.session() as session:
         org = await project_q.ensure_organization(session, "gh", "gh/acme", "acme")

@@ -20,7 +20,6 @@ from rondo.secrets.vault_transit import VaultSettings, VaultTransit
 from rondo.server.app import build_services
 from rondo.settings import Settings
 from rondo.store import projects as project_q
-from rondo.store.migrate import upgrade
 from rondo.store.models import Project
 from tests.secrets.fake_vault import FakeVault
 
@@ -95,7 +94,6 @@ async def test_a_bad_token_or_a_missing_vault_says_so(vault: FakeVault) -> None:
 
 
 async def test_the_server_uses_vault_when_configured(tmp_path: Path, database_url: str) -> None:
-    upgrade(database_url)
     with FakeVault(TOKEN) as vault:
         settings = Settings(
             data_dir=tmp_path / "data", database_url=database_url, vault_url=vault.url, vault_token=TOKEN

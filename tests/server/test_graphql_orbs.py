@@ -19,7 +19,6 @@ import pytest
 from rondo.server.app import build_services, create_app
 from rondo.server.services import Services
 from rondo.settings import Settings
-from rondo.store.migrate import upgrade
 from tests.conftest import SHARED, commit_files, make_repo
 from tests.server import cli_graphql as cli
 from tests.server.cli_graphql import CircleCli, GraphQLFailed, increment
@@ -84,7 +83,6 @@ class World:
 
 @pytest.fixture
 async def world(tmp_path: Path, database_url: str) -> AsyncIterator[World]:
-    upgrade(database_url)
     settings = Settings(data_dir=tmp_path / "data", database_url=database_url, builtin_agent=False)
     svc = build_services(settings)
     first = await svc.accounts.first_start(settings.resolved_data_dir)

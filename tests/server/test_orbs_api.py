@@ -2,57 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from pathlib import Path
-
 import httpx2
-import pytest
 
-from rondo.secrets.tokens import USER_TOKEN_PREFIX, display_prefix, new_token, token_digest
-from rondo.server.app import build_services, create_app
-from rondo.settings import Settings
-from rondo.store import users as user_q
-from rondo.store.migrate import upgrade
 from tests.conftest import SHARED
+from tests.server.conftest import Clients
 
 NODE = SHARED / "corpus" / "orbs" / "circleci"
-
-
-@dataclass
-class Clients:
-    admin: httpx2.AsyncClient
-    developer: httpx2.AsyncClient  # a signed-up user who is not an administrator
-    anonymous: httpx2.AsyncClient
-
-
-@pytest.fixture
-async def clients(tmp_path: Path, database_url: str) -> AsyncIterator[Clients]:
-    upgrade(database_url)
-    settings = Settings(data_dir=tmp_path / "data", database_url=database_url, builtin_agent=False)
-    svc = build_services(settings)
-    first = await svc.accounts.first_start(settings.resolved_data_dir)
-    assert first is not None
-    developer_token = new_token(USER_TOKEN_PREFIX)
-    async with svc.db.session() as session:
-        user = await user_q.create_user(session, "dev", "Developer")
-        await user_q.add_token(
-            session,
-            kind="user",
-            digest=token_digest(svc.server_key, developer_token),
-            display=display_prefix(developer_token),
-            label="test",
-            user_id=user.id,
-        )
-    transport = httpx2.ASGITransport(app=create_app(services=svc))
-
-    def client(token: str | None) -> httpx2.AsyncClient:
-        headers = {"Circle-Token": token} if token else {}
-        return httpx2.AsyncClient(transport=transport, base_url="http://rondo.test", headers=headers)
-
-    async with client(first.admin_token) as admin, client(developer_token) as dev, client(None) as anonymous:
-        yield Clients(admin, dev, anonymous)
-    await svc.db.close()
 
 
 def node(version: str) -> str:

@@ -10,7 +10,7 @@ import httpx2
 import pytest
 
 from tests.conftest import commit_files, git, make_repo
-from tests.server.test_orbs_api import Clients, clients  # noqa: F401
+from tests.server.conftest import Clients
 
 CONFIG = """\
 version: 2.1
@@ -31,7 +31,7 @@ MCP_NAMESPACE = uuid.UUID("490603c3-03cc-45b7-ab54-e54574e6d099")
 
 
 @pytest.fixture
-async def project(clients: Clients, tmp_path: Path) -> dict[str, Any]:  # noqa: F811
+async def project(clients: Clients, tmp_path: Path) -> dict[str, Any]:
     repo = make_repo(tmp_path / "app", {".circleci/config.yml": CONFIG})
     git(repo, "checkout", "-q", "-b", "feature/x")
     commit_files(repo, {"feature.txt": "x\n"}, "a feature")
@@ -50,7 +50,7 @@ async def pipeline_of(api: httpx2.AsyncClient, created: httpx2.Response) -> dict
     return {**pipeline, "compiled": config["compiled"]}
 
 
-async def test_each_project_lists_one_definition(clients: Clients, project: dict[str, Any]) -> None:  # noqa: F811
+async def test_each_project_lists_one_definition(clients: Clients, project: dict[str, Any]) -> None:
     expected_id = str(uuid.uuid5(MCP_NAMESPACE, project["id"]))
     listed = await clients.developer.get(f"/api/v2/projects/{project['id']}/pipeline-definitions")
     assert listed.status_code == 200, listed.text
@@ -78,7 +78,7 @@ async def test_each_project_lists_one_definition(clients: Clients, project: dict
 
 
 async def test_run_triggers_on_the_branch_or_tag_with_parameters(
-    clients: Clients,  # noqa: F811
+    clients: Clients,
     project: dict[str, Any],
 ) -> None:
     definition = str(uuid.uuid5(MCP_NAMESPACE, project["id"]))
@@ -119,7 +119,7 @@ async def test_run_triggers_on_the_branch_or_tag_with_parameters(
     ],
 )
 async def test_bad_bodies_are_400(
-    clients: Clients,  # noqa: F811
+    clients: Clients,
     project: dict[str, Any],
     body: Any,
     expected: str,
@@ -134,7 +134,7 @@ async def test_bad_bodies_are_400(
     assert expected in resp.json()["message"]
 
 
-async def test_unknown_definition_or_project_is_404(clients: Clients, project: dict[str, Any]) -> None:  # noqa: F811
+async def test_unknown_definition_or_project_is_404(clients: Clients, project: dict[str, Any]) -> None:
     resp = await clients.admin.post(RUN, json={"definition_id": str(uuid.uuid4())})
     assert (resp.status_code, resp.json()) == (404, {"message": "Pipeline definition not found"})
     definition = str(uuid.uuid5(MCP_NAMESPACE, project["id"]))

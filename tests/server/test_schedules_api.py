@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -13,16 +11,10 @@ import httpx2
 import pytest
 from sqlalchemy import update
 
-from rondo.secrets.tokens import USER_TOKEN_PREFIX, display_prefix, new_token, token_digest
-from rondo.server.app import build_services, create_app
-from rondo.server.services import Services
-from rondo.settings import Settings
 from rondo.store import pipelines as pipeline_q
-from rondo.store import users as user_q
-from rondo.store.migrate import upgrade
 from rondo.store.models import Schedule
 from rondo.store.types import utcnow
-from tests.conftest import make_repo
+from tests.server.conftest import Clients
 
 CONFIG = """\
 version: 2.1
@@ -47,44 +39,11 @@ HOURLY = {
 SCHEDULES = "/api/v2/project/gh/acme/app/schedule"
 
 
-@dataclass
-class Api:
-    svc: Services
-    admin: httpx2.AsyncClient
-    developer: httpx2.AsyncClient  # a second, non-admin user
-    anonymous: httpx2.AsyncClient
-
-
 @pytest.fixture
-async def api(tmp_path: Path, database_url: str) -> AsyncIterator[Api]:
-    upgrade(database_url)
-    settings = Settings(data_dir=tmp_path / "data", database_url=database_url, builtin_agent=False)
-    svc = build_services(settings)
-    first = await svc.accounts.first_start(settings.resolved_data_dir)
-    assert first is not None
-    developer_token = new_token(USER_TOKEN_PREFIX)
-    async with svc.db.session() as session:
-        user = await user_q.create_user(session, "dev", "Developer")
-        await user_q.add_token(
-            session,
-            kind="user",
-            digest=token_digest(svc.server_key, developer_token),
-            display=display_prefix(developer_token),
-            label="test",
-            user_id=user.id,
-        )
-    transport = httpx2.ASGITransport(app=create_app(services=svc))  # no lifespan: the test fires schedules itself
-
-    def client(token: str | None) -> httpx2.AsyncClient:
-        headers = {"Circle-Token": token} if token else {}
-        return httpx2.AsyncClient(transport=transport, base_url="http://rondo.test", headers=headers)
-
-    async with client(first.admin_token) as admin, client(developer_token) as dev, client(None) as anonymous:
-        repo = make_repo(tmp_path / "repo", {".circleci/config.yml": CONFIG})
-        followed = await admin.post("/api/v2/project/gh/acme/app", json={"vcs_url": str(repo)})
-        assert followed.status_code == 201, followed.text
-        yield Api(svc, admin, dev, anonymous)
-    await svc.db.close()
+async def api(clients: Clients, tmp_path: Path) -> Clients:
+    """The app with gh/acme/app followed: its config has a workflow that runs only when scheduled."""
+    await clients.follow(tmp_path / "repo", {".circleci/config.yml": CONFIG})
+    return clients
 
 
 def schedule(name: str = "nightly build", **overrides: Any) -> dict[str, Any]:
@@ -98,7 +57,7 @@ def schedule(name: str = "nightly build", **overrides: Any) -> dict[str, Any]:
     return {**body, **overrides}
 
 
-async def test_create_read_list_change_delete(api: Api) -> None:
+async def test_create_read_list_change_delete(api: Clients) -> None:
     created = await api.developer.post(SCHEDULES, json=schedule())
     assert created.status_code == 201, created.text
     body = created.json()
@@ -134,7 +93,7 @@ async def test_create_read_list_change_delete(api: Api) -> None:
     assert (await api.admin.get(SCHEDULES)).json() == {"items": [], "next_page_token": None}
 
 
-async def test_list_is_paged(api: Api) -> None:
+async def test_list_is_paged(api: Clients) -> None:
     for n in range(23):
         assert (await api.admin.post(SCHEDULES, json=schedule(f"s{n:02}"))).status_code == 201
     first = (await api.admin.get(SCHEDULES)).json()
@@ -147,7 +106,7 @@ async def test_list_is_paged(api: Api) -> None:
     assert bad.status_code == 400 and "page-token" in bad.json()["message"]
 
 
-async def test_refusals_say_what_is_wrong(api: Api) -> None:
+async def test_refusals_say_what_is_wrong(api: Clients) -> None:
     async def refused(resp: httpx2.Response, status: int, message: str) -> None:
         assert resp.status_code == status, resp.text
         assert message in resp.json()["message"], resp.json()
@@ -194,7 +153,7 @@ async def test_refusals_say_what_is_wrong(api: Api) -> None:
     assert (await api.admin.get(path)).json() == other  # nothing refused was half-saved
 
 
-async def test_a_due_schedule_makes_one_pipeline_with_its_values(api: Api) -> None:
+async def test_a_due_schedule_makes_one_pipeline_with_its_values(api: Clients) -> None:
     made = (await api.developer.post(SCHEDULES, json=schedule())).json()
     assert await api.svc.schedules.run_due(utcnow()) == []  # not due yet: it next runs on the hour
 
@@ -220,7 +179,7 @@ async def test_a_due_schedule_makes_one_pipeline_with_its_values(api: Api) -> No
     assert by_system.trigger_actor == "system-actor"
 
 
-async def test_the_loop_wakes_when_a_schedule_changes(api: Api) -> None:
+async def test_the_loop_wakes_when_a_schedule_changes(api: Clients) -> None:
     loop = asyncio.create_task(api.svc.schedules.run_loop())
     try:
         made = (await api.admin.post(SCHEDULES, json=schedule())).json()

@@ -6,7 +6,6 @@ Values go in, only masked forms come out, and no value is stored in clear in any
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,11 +13,8 @@ from typing import Any
 import httpx2
 import pytest
 
-from rondo.server.app import build_services, create_app
-from rondo.settings import Settings
-from rondo.store.migrate import upgrade
-from tests.conftest import make_repo
 from tests.plaintext import database_text
+from tests.server.conftest import Clients
 
 SECRET = "prj-secret-value-1234"
 CTX_SECRET = "ctx-secret-value-5678"
@@ -44,27 +40,9 @@ class Api:
 
 
 @pytest.fixture
-async def api(tmp_path: Path, database_url: str) -> AsyncIterator[Api]:
-    upgrade(database_url)
-    settings = Settings(data_dir=tmp_path / "data", database_url=database_url, builtin_agent=False)
-    svc = build_services(settings)
-    first = await svc.accounts.first_start(settings.resolved_data_dir)
-    assert first is not None
-    transport = httpx2.ASGITransport(app=create_app(services=svc))
-
-    def client(token: str | None) -> httpx2.AsyncClient:
-        headers = {"Circle-Token": token} if token else {}
-        return httpx2.AsyncClient(transport=transport, base_url="http://rondo.test", headers=headers)
-
-    async with client(first.admin_token) as admin, client(None) as anonymous:
-        made = await admin.post("/api/v2/admin/users", json={"login": "dev", "name": "Developer"})
-        assert made.status_code == 201, made.text
-        repo = make_repo(tmp_path / "repo", {".circleci/config.yml": CONFIG})
-        followed = await admin.post("/api/v2/project/gh/acme/app", json={"vcs_url": str(repo)})
-        assert followed.status_code == 201, followed.text
-        async with client(made.json()["token"]) as dev:
-            yield Api(admin, dev, anonymous, database_url, followed.json())
-    await svc.db.close()
+async def api(clients: Clients, tmp_path: Path, database_url: str) -> Api:
+    project = await clients.follow(tmp_path / "repo", {".circleci/config.yml": CONFIG})
+    return Api(clients.admin, clients.developer, clients.anonymous, database_url, project)
 
 
 async def test_project_env_vars_in_v2_show_only_masked_values(api: Api) -> None:

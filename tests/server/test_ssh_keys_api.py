@@ -22,14 +22,11 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat,
 
 from rondo.secrets.envelope import Sealed
 from rondo.secrets.ssh_keys import checkout_key_aad
-from rondo.server.app import build_services, create_app
 from rondo.server.services import Services
-from rondo.settings import Settings
 from rondo.store import ssh_keys as key_q
-from rondo.store.migrate import upgrade
 from rondo.vcs import VcsError
-from tests.conftest import make_repo
 from tests.plaintext import database_text, private_key_parts
+from tests.server.conftest import Clients
 
 V1 = "/api/v1.1/project/github/acme/app"
 V2 = "/api/v2/project/gh/acme/app"
@@ -46,24 +43,12 @@ class Api:
 
 
 @pytest.fixture
-async def api(tmp_path: Path, database_url: str) -> AsyncIterator[Api]:
-    upgrade(database_url)
-    settings = Settings(data_dir=tmp_path / "data", database_url=database_url, builtin_agent=False)
-    svc = build_services(settings)
-    first = await svc.accounts.first_start(settings.resolved_data_dir)
-    assert first is not None
-    transport = httpx2.ASGITransport(app=create_app(services=svc))
-    headers = {"Circle-Token": first.admin_token}
-    async with (
-        httpx2.AsyncClient(transport=transport, base_url="http://rondo.test", headers=headers) as admin,
-        httpx2.AsyncClient(transport=transport, base_url="http://rondo.test") as browser,
-    ):
-        repo = make_repo(tmp_path / "repo", {"README.md": "# app\n"})
-        followed = await admin.post(V2, json={"vcs_url": str(repo)})
-        assert followed.status_code == 201, followed.text
-        assert (await browser.post("/login", data={"token": first.admin_token})).status_code == 303
-        yield Api(admin, browser, svc, database_url, followed.json()["id"])
-    await svc.db.close()
+async def api(clients: Clients, tmp_path: Path, database_url: str) -> AsyncIterator[Api]:
+    followed = await clients.follow(tmp_path / "repo", {"README.md": "# app\n"})
+    async with clients.client() as browser:
+        admin_token = clients.admin.headers["Circle-Token"]
+        assert (await browser.post("/login", data={"token": admin_token})).status_code == 303
+        yield Api(clients.admin, browser, clients.svc, database_url, followed["id"])
 
 
 def keygen(path: Path, kind: str, *extra: str, passphrase: str = "") -> str:
@@ -225,6 +210,8 @@ async def test_additional_ssh_keys_are_checked_listed_and_deleted(api: Api, tmp_
 async def test_the_settings_page_makes_and_deletes_keys(api: Api, tmp_path: Path) -> None:
     page = await api.browser.get("/projects/gh/acme/app/settings")
     assert "No checkout keys yet" in page.text and "No additional SSH keys yet" in page.text
+    assert "<title>gh/acme/app settings · Rondo</title>" in page.text
+    assert page.text.count("Checkout SSH keys") == 1  # one section, none inside the title
     csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
     assert csrf is not None
     form = {"csrf": csrf.group(1)}

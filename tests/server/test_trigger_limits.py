@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.server.test_orbs_api import Clients, clients  # noqa: F401
+from tests.server.conftest import Clients
 
 
 @pytest.mark.parametrize(
@@ -16,7 +16,7 @@ from tests.server.test_orbs_api import Clients, clients  # noqa: F401
         ({"p": {"nested": 1}}, "parameters"),
     ],
 )
-async def test_parameter_limits(clients: Clients, parameters: dict[str, object], expected: str) -> None:  # noqa: F811
+async def test_parameter_limits(clients: Clients, parameters: dict[str, object], expected: str) -> None:
     resp = await clients.admin.post("/api/v2/project/gh/acme/none/pipeline", json={"branch": "main",
                                                                                  "parameters": parameters})  # fmt: skip
     assert resp.status_code == 400, resp.text

@@ -13,11 +13,11 @@ from rondo.store.models import Base
 TOKEN_ID = uuid.UUID("6f1c2a9e-3b7d-4c55-9a10-2f0d8e4b7c31")
 
 
-def test_upgrade_downgrade_upgrade_matches_models(database_url: str) -> None:
-    upgrade(database_url)
-    downgrade(database_url, "base")
-    upgrade(database_url)
-    engine = create_engine(sync_url(database_url))
+def test_upgrade_downgrade_upgrade_matches_models(empty_database_url: str) -> None:
+    upgrade(empty_database_url)
+    downgrade(empty_database_url, "base")
+    upgrade(empty_database_url)
+    engine = create_engine(sync_url(empty_database_url))
     try:
         with engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
@@ -29,10 +29,10 @@ def test_upgrade_downgrade_upgrade_matches_models(database_url: str) -> None:
     assert {"orbs", "orb_versions"} <= tables
 
 
-def test_project_token_columns_keep_existing_tokens_and_agents(database_url: str) -> None:
+def test_project_token_columns_keep_existing_tokens_and_agents(empty_database_url: str) -> None:
     """0010 rebuilds api_tokens on SQLite (batch mode): tokens, and agents pointing at them, survive."""
-    upgrade(database_url, "0008")
-    engine = create_engine(sync_url(database_url))
+    upgrade(empty_database_url, "0008")
+    engine = create_engine(sync_url(empty_database_url))
     try:
         with engine.begin() as conn:
             conn.execute(
@@ -40,7 +40,7 @@ def test_project_token_columns_keep_existing_tokens_and_agents(database_url: str
                     "INSERT INTO api_tokens (id, kind, label, digest, display, created_at, revoked) "
                     "VALUES (:id, 'agent', 'a', :digest, 'rondoagt_x', CURRENT_TIMESTAMP, false)"
                 ),
-                {"id": TOKEN_ID if database_url.startswith("postgres") else TOKEN_ID.hex, "digest": "d" * 64},
+                {"id": TOKEN_ID if empty_database_url.startswith("postgres") else TOKEN_ID.hex, "digest": "d" * 64},
             )
             conn.execute(
                 text(
@@ -49,11 +49,11 @@ def test_project_token_columns_keep_existing_tokens_and_agents(database_url: str
                     " 'ready', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
                 ),
                 {
-                    "id": uuid.uuid4() if database_url.startswith("postgres") else uuid.uuid4().hex,
-                    "token": TOKEN_ID if database_url.startswith("postgres") else TOKEN_ID.hex,
+                    "id": uuid.uuid4() if empty_database_url.startswith("postgres") else uuid.uuid4().hex,
+                    "token": TOKEN_ID if empty_database_url.startswith("postgres") else TOKEN_ID.hex,
                 },
             )
-        upgrade(database_url)
+        upgrade(empty_database_url)
         with engine.connect() as conn:
             rows = conn.execute(text("SELECT kind, digest, project_id, scope FROM api_tokens")).all()
             agents = conn.execute(text("SELECT count(*) FROM agents")).scalar_one()
@@ -80,10 +80,10 @@ OLD_VERSIONS = table(
 )
 
 
-def test_orbs_of_plain_string_namespaces_move_into_namespace_rows_and_back(database_url: str) -> None:
+def test_orbs_of_plain_string_namespaces_move_into_namespace_rows_and_back(empty_database_url: str) -> None:
     """0012: each distinct `orbs.namespace` becomes an `orb_namespaces` row owned by no organization."""
-    upgrade(database_url, "0008")
-    engine = create_engine(sync_url(database_url))
+    upgrade(empty_database_url, "0008")
+    engine = create_engine(sync_url(empty_database_url))
     now = datetime.now(UTC)
     orbs = {("circleci", "node"): uuid.uuid4(), ("circleci", "go"): uuid.uuid4(), ("acme", "tools"): uuid.uuid4()}
     try:
@@ -100,7 +100,7 @@ def test_orbs_of_plain_string_namespaces_move_into_namespace_rows_and_back(datab
                         created_at=now,
                     )
                 )
-        upgrade(database_url)
+        upgrade(empty_database_url)
         with engine.connect() as conn:
             namespaces = dict(conn.execute(text("SELECT name, organization_id FROM orb_namespaces")).all())
             migrated = conn.execute(
@@ -117,7 +117,7 @@ def test_orbs_of_plain_string_namespaces_move_into_namespace_rows_and_back(datab
             ("circleci", "node", False, True, 1),
         ]
 
-        downgrade(database_url, "0008")
+        downgrade(empty_database_url, "0008")
         with engine.connect() as conn:
             back = conn.execute(select(OLD_ORBS.c.id, OLD_ORBS.c.namespace, OLD_ORBS.c.name)).all()
         assert {(ns, name): orb_id for orb_id, ns, name in back} == orbs

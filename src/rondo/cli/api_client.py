@@ -9,7 +9,7 @@ from typing import Any
 import httpx2
 import typer
 
-from rondo.engine.accounts import ADMIN_TOKEN_FILE
+from rondo.secrets.tokens import ADMIN_TOKEN_FILE
 from rondo.settings import Settings
 
 

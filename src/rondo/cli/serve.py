@@ -7,30 +7,17 @@ import contextlib
 import logging
 import os
 import sys
-from types import FrameType
 
 import uvicorn
 
 from rondo.engine.accounts import ADMIN_TOKEN_FILE, BUILTIN_AGENT_TOKEN_FILE
-from rondo.engine.wakeup import Wakeup
 from rondo.ops.data_dir_lock import DataDirBusy, serving
 from rondo.server.app import build_services, create_app
+from rondo.server.http_server import HttpServer
 from rondo.settings import Settings
 from rondo.store.migrate import upgrade
 
 log = logging.getLogger("rondo")
-
-
-class _Server(uvicorn.Server):
-    """uvicorn, ending agents' long-poll claims at once on SIGTERM/SIGINT so shutdown never waits on them."""
-
-    def __init__(self, config: uvicorn.Config, wakeup: Wakeup) -> None:
-        super().__init__(config)
-        self._wakeup = wakeup
-
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        self._wakeup.close()
-        super().handle_exit(sig, frame)
 
 
 def serve(settings: Settings) -> None:
@@ -74,7 +61,7 @@ async def _serve(settings: Settings) -> None:
     )
     print(f"Rondo is serving on {settings.resolved_public_url}", flush=True)
     try:
-        await _Server(config, services.wakeup).serve()
+        await HttpServer(config, services.wakeup).serve()
     finally:
         if agent_proc is not None and agent_proc.returncode is None:
             agent_proc.terminate()  # the agent drains: running jobs finish or are stopped

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 LOCK_FILE = "server.lock"
@@ -31,16 +31,15 @@ def _holder(fd: int) -> str:
 
 
 @contextmanager
-def serving(data_dir: Path) -> Iterator[None]:
-    """Held by `rondo server` while it runs; refused while a restore runs in the same data dir."""
+def _locked(data_dir: Path, operation: int, refusal: Callable[[str], str]) -> Iterator[None]:
+    """Hold the lock file with `operation` (shared or exclusive), or raise DataDirBusy with the `refusal` for
+    the process that holds it (" (pid N)", or "" when unknown)."""
     fd = _open(data_dir)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            fcntl.flock(fd, operation | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise DataDirBusy(
-                f"a restore{_holder(fd)} is running in {data_dir}; start the server when it has finished"
-            ) from None
+            raise DataDirBusy(refusal(_holder(fd))) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
@@ -48,19 +47,19 @@ def serving(data_dir: Path) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
-@contextmanager
-def exclusive(data_dir: Path, what: str) -> Iterator[None]:
+def serving(data_dir: Path) -> AbstractContextManager[None]:
+    """Held by `rondo server` while it runs; refused while a restore runs in the same data dir."""
+    return _locked(
+        data_dir,
+        fcntl.LOCK_SH,
+        lambda holder: f"a restore{holder} is running in {data_dir}; start the server when it has finished",
+    )
+
+
+def exclusive(data_dir: Path, what: str) -> AbstractContextManager[None]:
     """Held by a restore: refused while a server (or another restore) uses the data dir."""
-    fd = _open(data_dir)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise DataDirBusy(
-                f"a Rondo server{_holder(fd)} is running with the data dir {data_dir}; stop it before {what}"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        yield
-    finally:
-        os.close(fd)
+    return _locked(
+        data_dir,
+        fcntl.LOCK_EX,
+        lambda holder: f"a Rondo server{holder} is running with the data dir {data_dir}; stop it before {what}",
+    )

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from rondo.domain.slugs import ProjectSlug
 from rondo.ops.audit import Origin
 from rondo.server.actions import api_errors, user_origin
-from rondo.server.api_v2.checkout_keys import CheckoutKeyRequest, fingerprint_in
+from rondo.server.api_v2.checkout_keys import add_checkout_key_routes, fingerprint_in
 from rondo.server.api_v2.env_vars import project_of
 from rondo.server.auth import current_user
 from rondo.server.errors import ApiError
@@ -50,65 +50,7 @@ def ssh_key_json(row: ProjectSshKey) -> dict[str, Any]:
     return {"hostname": row.hostname, "fingerprint": row.fingerprint, "public_key": row.public_key}
 
 
-@router.get(PROJECT + "/checkout-key")
-async def list_checkout_keys(
-    vcs: str,
-    org: str,
-    repo: str,
-    digest: str | None = None,
-    _: User = Depends(current_user),
-    svc: Services = Depends(services),
-) -> list[dict[str, Any]]:
-    project = await project_of(svc, vcs, org, repo)
-    with api_errors():
-        keys = await svc.ssh_keys.checkout_keys(project.id)
-    return [checkout_key_json(k, i == 0, digest) for i, k in enumerate(keys)]
-
-
-@router.post(PROJECT + "/checkout-key")
-async def create_checkout_key(
-    vcs: str,
-    org: str,
-    repo: str,
-    body: CheckoutKeyRequest,
-    origin: Origin = Depends(user_origin),
-    svc: Services = Depends(services),
-) -> dict[str, Any]:
-    project = await project_of(svc, vcs, org, repo)
-    with api_errors():
-        row = await svc.ssh_keys.create_checkout_key(project.id, body.type, origin)
-    return checkout_key_json(row, True, None)
-
-
-@router.get(PROJECT + "/checkout-key/{fingerprint:path}")
-async def get_checkout_key(
-    vcs: str,
-    org: str,
-    repo: str,
-    fingerprint: str,
-    digest: str | None = None,
-    _: User = Depends(current_user),
-    svc: Services = Depends(services),
-) -> dict[str, Any]:
-    project = await project_of(svc, vcs, org, repo)
-    with api_errors():
-        row, preferred = await svc.ssh_keys.checkout_key(project.id, fingerprint)
-    return checkout_key_json(row, preferred, digest)
-
-
-@router.delete(PROJECT + "/checkout-key/{fingerprint:path}")
-async def delete_checkout_key(
-    vcs: str,
-    org: str,
-    repo: str,
-    fingerprint: str,
-    origin: Origin = Depends(user_origin),
-    svc: Services = Depends(services),
-) -> dict[str, str]:
-    project = await project_of(svc, vcs, org, repo)
-    with api_errors():
-        await svc.ssh_keys.delete_checkout_key(project.id, fingerprint, origin)
-    return {"message": "ok"}
+add_checkout_key_routes(router, checkout_key_json, lambda items: items, list[dict[str, Any]], "ok")
 
 
 @router.post(PROJECT + "/ssh-key")
