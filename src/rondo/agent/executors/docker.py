@@ -35,6 +35,7 @@ from rondo.agent.executors.base import (
     timings_json,
 )
 from rondo.agent.executors.docker_files import DockerFiles
+from rondo.agent.executors.docker_networks import NetworkPool
 from rondo.agent.steps.ssh_keys import checkout_ssh, install_checkout_key
 from rondo.domain.agent_protocol import (
     BuiltinStepSpec,
@@ -52,6 +53,7 @@ log = logging.getLogger(__name__)
 KILL_GRACE_S = 5.0
 INLINE_SCRIPT_BYTES = 64 * 1024  # scripts below this travel in the exec's environment
 STEP_DIR = "/tmp/.rondo"
+DEFAULT_CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # the engine's
 KEEP_ALIVE = ["/bin/sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"]
 # Runs the step's shell in its own process group (setsid) and records it, so it can be killed whole.
 STEP_WRAPPER = (
@@ -80,6 +82,7 @@ class DockerSettings:
     network: str = "bridge"  # "bridge": a private network per job; "host": the agent's network namespace
     image_map: list[tuple[str, str]] = field(default_factory=list)
     base_url: str | None = None  # default: DOCKER_HOST or the local socket
+    network_pool: int = 2  # private job networks made ahead (bridge mode)
 
     def image(self, name: str) -> str:
         for pattern, image in self.image_map:
@@ -105,6 +108,35 @@ def _tar_of(files: dict[str, bytes], mode: int = 0o755) -> bytes:
     return buf.getvalue()
 
 
+def _step_dir_tar(helper: dict[str, bytes], timings: bytes | None) -> bytes:
+    """STEP_DIR with the helper in bin/ (and the test timings), to copy into /tmp in one go."""
+    name = STEP_DIR.removeprefix("/tmp/")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for directory in (name, f"{name}/bin"):
+            info = tarfile.TarInfo(directory)
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            tar.addfile(info)
+        files = {f"{name}/bin/{n}": (data, 0o755) for n, data in helper.items()}
+        if timings:
+            files[f"{name}/test-timings.json"] = (timings, 0o644)
+        for path, (data, mode) in files.items():
+            info = tarfile.TarInfo(path)
+            info.size, info.mode = len(data), mode
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _env_of(config: dict[str, Any]) -> dict[str, str]:
+    return dict(item.partition("=")[::2] for item in config.get("Env") or [])
+
+
+def _is_root(user: str) -> bool:
+    """Whether a container's `user` (name or uid, optionally :group) is root; empty means the image's root."""
+    name = user.split(":", 1)[0]
+    return name in ("", "root", "0")
+
+
 def _tar_dir(path: Path) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
@@ -113,10 +145,13 @@ def _tar_dir(path: Path) -> bytes:
 
 
 class DockerTaskEnvironment:
-    def __init__(self, spec: TaskSpec, settings: DockerSettings, client: Any) -> None:
+    def __init__(
+        self, spec: TaskSpec, settings: DockerSettings, client: Any, networks: NetworkPool | None = None
+    ) -> None:
         self._spec = spec
         self._settings = settings
         self._client = client
+        self._networks = networks
         self._api = client.api
         self._label = {"rondo.task": spec.id}
         self._containers: list[Any] = []
@@ -140,15 +175,55 @@ class DockerTaskEnvironment:
         cpus, memory_mb = limits_for(self._spec.executor.resource_class)
         network_mode = "host"
         if self._settings.network != "host":
-            self._network = await self._call(
-                self._client.networks.create, f"rondo-{self._spec.id}", driver="bridge", labels=self._label
-            )
+            self._network = await (self._networks.take() if self._networks else self._call(self._new_network))
             network_mode = self._network.name
-        self.primary = await self._start(images[0], primary=True, network_mode=network_mode, cpus=cpus,
-                                         memory_mb=memory_mb)  # fmt: skip
-        for image in images[1:]:
-            await self._start(image, primary=False, network_mode=f"container:{self.primary.id}", cpus=cpus,
-                              memory_mb=memory_mb)  # fmt: skip
+        self.primary, config = await self._start(images[0], primary=True, network_mode=network_mode, cpus=cpus,
+                                                 memory_mb=memory_mb)  # fmt: skip
+        # Service containers join the primary's network namespace, so they start once it runs; meanwhile
+        # the primary gets the `circleci` helper.
+        shared = f"container:{self.primary.id}"
+        services = [
+            self._start(image, primary=False, network_mode=shared, cpus=cpus, memory_mb=memory_mb)
+            for image in images[1:]
+        ]
+        results = await asyncio.gather(self._prepare_primary(images[0], config), *services, return_exceptions=True)
+        for result in results:  # every start has ended (teardown finds each container), so failures can raise
+            if isinstance(result, BaseException):
+                raise result
+
+    def _new_network(self) -> Any:
+        return self._client.networks.create(f"rondo-{self._spec.id}", driver="bridge", labels=self._label)
+
+    async def _prepare_primary(self, spec: DockerImageSpec, config: dict[str, Any]) -> None:
+        """Learn HOME, PATH and the shell, and copy the `circleci` helper (and test timings) in.
+
+        When the job runs as root, the container's configuration says HOME (else root's /root) and PATH
+        (else the engine's default), a stat says whether /bin/bash exists, and one copy makes the helper's
+        directories: no exec. Another user's HOME comes from its passwd entry and STEP_DIR must be its
+        own, so then a probe runs in the container as that user first.
+        """
+        files = {"circleci": job_cli_script(), "circleci-agent": job_cli_script()}
+        timings = timings_json(self._spec)
+        if _is_root(spec.user or str(config.get("User") or "")):
+            env = {**_env_of(config), **spec.environment}  # what the engine gives the container
+            self.home = env.get("HOME") or "/root"
+            self.path = env.get("PATH") or DEFAULT_CONTAINER_PATH
+            self.working_directory = self._expand(self._spec.working_directory)
+            copied, bash = await asyncio.gather(
+                self._call(self._copy_step_dir, _step_dir_tar(files, timings)),
+                self._call(self._has_file, "/bin/bash"),
+            )
+            if copied:
+                if not bash:
+                    self.shell = "/bin/sh -eo pipefail"
+                return
+        await self._probe()
+        await self._call(self.primary.put_archive, f"{STEP_DIR}/bin", _tar_of(files))
+        if timings:
+            await self._call(self.primary.put_archive, STEP_DIR, _tar_of({"test-timings.json": timings}, 0o644))
+
+    async def _probe(self) -> None:
+        """HOME, PATH and the shell as the job's user sees them, and STEP_DIR made as that user."""
         probe = await self._output(
             [
                 "/bin/sh",
@@ -160,16 +235,22 @@ class DockerTaskEnvironment:
         if lines and lines[0].startswith("/"):
             self.home = lines[0]
         self.path = lines[1] if len(lines) > 1 and lines[1] else "/usr/local/bin:/usr/bin:/bin"
-        if "sh" in lines[2:3]:
-            self.shell = "/bin/sh -eo pipefail"
+        self.shell = "/bin/sh -eo pipefail" if "sh" in lines[2:3] else "/bin/bash -eo pipefail"
         self.working_directory = self._expand(self._spec.working_directory)
-        script = job_cli_script()
-        await self._call(
-            self.primary.put_archive, f"{STEP_DIR}/bin", _tar_of({"circleci": script, "circleci-agent": script})
-        )
-        timings = timings_json(self._spec)
-        if timings:
-            await self._call(self.primary.put_archive, STEP_DIR, _tar_of({"test-timings.json": timings}, 0o644))
+
+    def _copy_step_dir(self, data: bytes) -> bool:
+        import docker.errors
+
+        try:
+            return bool(self.primary.put_archive("/tmp", data))
+        except docker.errors.NotFound:  # an image without /tmp: the probe makes it
+            return False
+
+    def _has_file(self, path: str) -> bool:
+        """Whether `path` exists in the primary container: a HEAD on its archive, which copies nothing."""
+        # docker-py has no call for this endpoint (HEAD /containers/{id}/archive); `_url` builds its URL.
+        response = self._api.head(self._api._url("/containers/{0}/archive", self.primary.id), params={"path": path})
+        return bool(response.status_code == 200)
 
     def files(self) -> DockerFiles:
         return DockerFiles(self.primary, self.home, self.working_directory)
@@ -178,12 +259,13 @@ class DockerTaskEnvironment:
         answer = await self._output(["/bin/sh", "-c", f"test -f {STEP_DIR}/halt && echo halt"])
         return b"halt" in answer
 
-    async def _ensure_image(self, image: str, spec: DockerImageSpec) -> None:
+    async def _ensure_image(self, image: str, spec: DockerImageSpec) -> dict[str, Any]:
+        """Pull the image unless the engine has it; return its Config (Env, User, ...)."""
         import docker.errors
 
         try:
-            await self._call(self._client.images.get, image)
-            return
+            found = await self._call(self._client.images.get, image)
+            return dict(found.attrs.get("Config") or {})
         except docker.errors.ImageNotFound:
             pass
         auth = None
@@ -195,29 +277,31 @@ class DockerTaskEnvironment:
                 "password": expand(spec.auth.get("password", "")),
             }
         try:
-            await self._call(self._client.images.pull, image, auth_config=auth)
+            pulled = await self._call(self._client.images.pull, image, auth_config=auth)
         except docker.errors.APIError as exc:
             raise ExecutorError(f"cannot pull image {image}: {exc.explanation or exc}") from exc
+        return dict(pulled.attrs.get("Config") or {})
 
     async def _start(
         self, spec: DockerImageSpec, *, primary: bool, network_mode: str, cpus: float, memory_mb: int
-    ) -> Any:
+    ) -> tuple[Any, dict[str, Any]]:
+        """Create and start one container (two calls to the engine); return it and its image's Config."""
         import docker.errors
 
         image = self._settings.image(spec.image)
-        await self._ensure_image(image, spec)
+        config = await self._ensure_image(image, spec)
         entrypoint = spec.entrypoint
         command = spec.command
         if primary and entrypoint is None and command is None:
             entrypoint, command = KEEP_ALIVE[:1], KEEP_ALIVE[1:]
+        host_config = self._api.create_host_config(
+            network_mode=network_mode, init=True, nano_cpus=int(cpus * 1e9), mem_limit=f"{memory_mb}m"
+        )
         kwargs: dict[str, Any] = {
             "detach": True,
             "labels": self._label,
             "environment": dict(spec.environment),
-            "network_mode": network_mode,
-            "init": True,
-            "nano_cpus": int(cpus * 1e9),
-            "mem_limit": f"{memory_mb}m",
+            "host_config": host_config,
         }
         if entrypoint is not None:
             kwargs["entrypoint"] = entrypoint
@@ -228,19 +312,25 @@ class DockerTaskEnvironment:
         if primary and network_mode != "host" and self._network is not None:
             kwargs["hostname"] = spec.name or "localhost"
         try:
-            container = await self._call(self._client.containers.run, image, **kwargs)
+            created = await self._call(self._api.create_container, image, **kwargs)
+            container = self._client.containers.prepare_model({"Id": created["Id"]})
+            self._containers.append(container)
+            await self._call(self._api.start, container.id)
         except docker.errors.APIError as exc:
             raise ExecutorError(f"cannot start a container from {image}: {exc.explanation or exc}") from exc
-        self._containers.append(container)
-        return container
+        return container, config
 
     async def teardown(self) -> None:
         """Remove every container and the network of the job, even when the task is being cancelled."""
-        for container in reversed(self._containers):
+
+        async def remove(container: Any) -> None:
             try:
-                await asyncio.shield(self._call(container.remove, force=True, v=True))
+                await self._call(container.remove, force=True, v=True)
             except Exception as exc:  # keep going: the other containers must go too
                 log.warning("task %s: cannot remove container %s: %s", self._spec.id, container.id[:12], exc)
+
+        # Side by side; shielded, so a cancel cannot leave a container behind.
+        await asyncio.shield(asyncio.gather(*(remove(c) for c in reversed(self._containers))))
         if self._network is not None:
             try:
                 await asyncio.shield(self._call(self._network.remove))
@@ -425,6 +515,8 @@ class DockerExecutor:
 
     def __init__(self, settings: DockerSettings | None = None) -> None:
         self._settings = settings or DockerSettings()
+        self._client: Any = None  # one engine connection for every job (made at start or first use)
+        self._networks: NetworkPool | None = None
 
     @staticmethod
     def available(base_url: str | None = None) -> bool:
@@ -440,21 +532,44 @@ class DockerExecutor:
         except Exception:
             return False
 
-    @contextlib.asynccontextmanager
-    async def prepare(self, spec: TaskSpec) -> AsyncIterator[DockerTaskEnvironment]:
+    async def _connect(self) -> Any:
         import docker
 
-        try:
-            client = await asyncio.to_thread(
-                lambda: (
-                    docker.DockerClient(base_url=self._settings.base_url)
-                    if self._settings.base_url
-                    else docker.from_env()
+        if self._client is None:
+            try:
+                self._client = await asyncio.to_thread(
+                    lambda: (
+                        docker.DockerClient(base_url=self._settings.base_url)
+                        if self._settings.base_url
+                        else docker.from_env()
+                    )
                 )
-            )
-        except Exception as exc:
-            raise ExecutorError(f"cannot reach the Docker engine: {exc}") from exc
-        env = DockerTaskEnvironment(spec, self._settings, client)
+            except Exception as exc:
+                raise ExecutorError(f"cannot reach the Docker engine: {exc}") from exc
+        return self._client
+
+    async def start(self) -> None:
+        """Clean up after agents killed on this host, and make job networks ahead."""
+        if self._settings.network == "host" or self._networks is not None:
+            return
+        try:
+            self._networks = NetworkPool(await self._connect(), self._settings.network_pool)
+            await self._networks.start()
+        except Exception as exc:  # jobs make their own networks then
+            log.warning("docker: cannot make job networks ahead: %s", exc)
+
+    async def close(self) -> None:
+        if self._networks is not None:
+            await self._networks.close()
+            self._networks = None
+        if self._client is not None:
+            await asyncio.to_thread(self._client.close)
+            self._client = None
+
+    @contextlib.asynccontextmanager
+    async def prepare(self, spec: TaskSpec) -> AsyncIterator[DockerTaskEnvironment]:
+        client = await self._connect()
+        env = DockerTaskEnvironment(spec, self._settings, client, self._networks)
         try:
             try:
                 await env.setup()
@@ -465,4 +580,3 @@ class DockerExecutor:
             yield env
         finally:
             await env.teardown()
-            await asyncio.to_thread(client.close)
