@@ -53,7 +53,10 @@ async def test_the_pool_hands_out_distinct_fresh_networks_and_removes_its_own(cl
     taken = [await pool.take() for _ in range(3)]  # the third is made on the spot
     try:
         assert len({n.name for n in taken}) == 3
-        await until(lambda: len(networks_of(client, owner)) == 5, "replacements for those taken")
+        released = taken.pop()
+        await pool.release(released)
+        await until(lambda: len(networks_of(client, owner)) == 4, "the pool full again once one is given back")
+        assert released.name not in networks_of(client, owner), "a released network is gone, never reused"
     finally:
         await pool.close()
     assert networks_of(client, owner) == {n.name for n in taken}, "close removes only what was not handed out"

@@ -331,7 +331,9 @@ class DockerTaskEnvironment:
 
         # Side by side; shielded, so a cancel cannot leave a container behind.
         await asyncio.shield(asyncio.gather(*(remove(c) for c in reversed(self._containers))))
-        if self._network is not None:
+        if self._network is not None and self._networks is not None:
+            await asyncio.shield(self._networks.release(self._network))
+        elif self._network is not None:
             try:
                 await asyncio.shield(self._call(self._network.remove))
             except Exception as exc:

@@ -1,7 +1,7 @@
 """Private job networks made ahead: a docker job takes a fresh network instead of waiting while one is made.
 
-Every network serves one job and is removed with it (no job ever sees another's network); taking one
-starts making its replacement in the background. Pool networks carry the `rondo.pool` label with their
+Every network serves one job and is removed with it (no job ever sees another's network); its
+replacement is made in the background once the job is over. Pool networks carry the `rondo.pool` label with their
 agent's identity (host, pid, process start time), so an agent that starts removes what an agent killed
 on this host left behind (the networks and the job containers still attached to them), and leaves the
 networks of live agents alone. docker-py is synchronous: its calls run in threads.
@@ -107,12 +107,18 @@ class NetworkPool:
             self._ready.append(network)
 
     async def take(self) -> Any:
-        """A network no job has used, the job's to remove; a replacement is made in the background."""
-        network = self._ready.pop(0) if self._ready else None
+        """A network no job has used (made on the spot when none is ready); give it back with `release`."""
+        if self._ready:
+            return self._ready.pop(0)
+        return await asyncio.to_thread(self._create)
+
+    async def release(self, network: Any) -> None:
+        """Remove a job's network, then make its replacement in the background.
+
+        Replacing it here, not in `take`, keeps the engine free for the job's containers while they start.
+        """
+        await asyncio.to_thread(_remove_quietly, network)
         self._refill()
-        if network is None:
-            network = await asyncio.to_thread(self._create)
-        return network
 
     async def close(self) -> None:
         """Remove the networks not handed out (those still being made are removed as they arrive)."""
