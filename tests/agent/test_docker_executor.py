@@ -54,7 +54,7 @@ async def test_the_pool_hands_out_distinct_fresh_networks_and_removes_its_own(cl
     try:
         assert len({n.name for n in taken}) == 3
         released = taken.pop()
-        await pool.release(released)
+        pool.release(released)
         await until(lambda: len(networks_of(client, owner)) == 4, "the pool full again once one is given back")
         assert released.name not in networks_of(client, owner), "a released network is gone, never reused"
     finally:
@@ -118,8 +118,7 @@ async def test_jobs_run_side_by_side_each_in_a_network_of_its_own(client: Any) -
             service = [c for c in client.containers.list(filters={"label": f"rondo.task={one._spec.id}"})
                        if c.id != one.primary.id]  # fmt: skip
             assert [c.attrs["HostConfig"]["NetworkMode"] for c in service] == [f"container:{one.primary.id}"]
-        left = {n.name for n in client.networks.list()}
-        assert not set(nets) & left, "a job's network goes with the job"
+        await until(lambda: not set(nets) & {n.name for n in client.networks.list()}, "the jobs' networks gone")
         assert not client.containers.list(all=True, filters={"label": f"rondo.task={one._spec.id}"})
     finally:
         await executor.close()

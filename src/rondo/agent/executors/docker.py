@@ -172,6 +172,10 @@ class DockerTaskEnvironment:
         images = self._spec.executor.docker
         if not images:
             raise ExecutorError("a docker job needs at least one image")
+        async with self._networks.starting_job() if self._networks else contextlib.nullcontext():
+            await self._setup(images)
+
+    async def _setup(self, images: list[DockerImageSpec]) -> None:
         cpus, memory_mb = limits_for(self._spec.executor.resource_class)
         network_mode = "host"
         if self._settings.network != "host":
@@ -332,7 +336,7 @@ class DockerTaskEnvironment:
         # Side by side; shielded, so a cancel cannot leave a container behind.
         await asyncio.shield(asyncio.gather(*(remove(c) for c in reversed(self._containers))))
         if self._network is not None and self._networks is not None:
-            await asyncio.shield(self._networks.release(self._network))
+            self._networks.release(self._network)
         elif self._network is not None:
             try:
                 await asyncio.shield(self._call(self._network.remove))

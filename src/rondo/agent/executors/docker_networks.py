@@ -1,7 +1,8 @@
 """Private job networks made ahead: a docker job takes a fresh network instead of waiting while one is made.
 
-Every network serves one job and is removed with it (no job ever sees another's network); its
-replacement is made in the background once the job is over. Pool networks carry the `rondo.pool` label with their
+Every network serves one job and is removed once the job is over (no job ever sees another's network);
+removing it and making its replacement happen in the background, while no job is starting containers,
+so the engine's time goes to jobs waiting to start first. Pool networks carry the `rondo.pool` label with their
 agent's identity (host, pid, process start time), so an agent that starts removes what an agent killed
 on this host left behind (the networks and the job containers still attached to them), and leaves the
 networks of live agents alone. docker-py is synchronous: its calls run in threads.
@@ -15,6 +16,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,10 @@ class NetworkPool:
         self.owner = owner or owner_of_this_process()
         self._ready: list[Any] = []
         self._making: set[asyncio.Task[None]] = set()
+        self._removing: set[asyncio.Task[None]] = set()
+        self._starting_jobs = 0
+        self._idle = asyncio.Event()  # no job is starting its containers
+        self._idle.set()
         self._started = False  # without start() (and so close()), nothing is made ahead
         self._closed = False
 
@@ -95,7 +101,20 @@ class NetworkPool:
             self._making.add(task)
             task.add_done_callback(self._making.discard)
 
+    @contextlib.asynccontextmanager
+    async def starting_job(self) -> AsyncIterator[None]:
+        """While a job starts its containers, the pool's own work with the engine waits."""
+        self._starting_jobs += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._starting_jobs -= 1
+            if not self._starting_jobs:
+                self._idle.set()
+
     async def _make_one(self) -> None:
+        await self._idle.wait()
         try:
             network = await asyncio.to_thread(self._create)
         except Exception as exc:  # jobs still get a network: take() makes one itself
@@ -112,19 +131,22 @@ class NetworkPool:
             return self._ready.pop(0)
         return await asyncio.to_thread(self._create)
 
-    async def release(self, network: Any) -> None:
-        """Remove a job's network, then make its replacement in the background.
+    def release(self, network: Any) -> None:
+        """Give back a job's network (its containers are gone): it is removed, and replaced, in the background."""
+        task = asyncio.get_running_loop().create_task(self._replace(network))
+        self._removing.add(task)
+        task.add_done_callback(self._removing.discard)
 
-        Replacing it here, not in `take`, keeps the engine free for the job's containers while they start.
-        """
+    async def _replace(self, network: Any) -> None:
+        await self._idle.wait()
         await asyncio.to_thread(_remove_quietly, network)
         self._refill()
 
     async def close(self) -> None:
         """Remove the networks not handed out (those still being made are removed as they arrive)."""
         self._closed = True
-        if self._making:
-            await asyncio.gather(*self._making, return_exceptions=True)
+        while self._making or self._removing:
+            await asyncio.gather(*self._making, *self._removing, return_exceptions=True)
         ready, self._ready = self._ready, []
         for network in ready:
             await asyncio.to_thread(_remove_quietly, network)
