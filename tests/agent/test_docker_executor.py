@@ -145,3 +145,26 @@ async def test_the_machine_executor_needs_no_start_or_close(tmp_path: Any) -> No
                                    executor)  # fmt: skip
     await executor.close()
     assert status == JobStatus.SUCCESS, out
+
+
+async def test_root_jobs_mount_the_helper_read_only_once_the_agent_has_filled_its_volume(client: Any) -> None:
+    dead = f"{socket.gethostname()}/{os.getpid()}/0"
+    stale = client.volumes.create(f"rondo-helper-test-{uuid.uuid4().hex[:8]}", labels={POOL_LABEL: dead})
+    executor = DockerExecutor(DockerSettings(network="host"))
+    await executor.start()
+    try:
+        assert stale.name not in {v.name for v in client.volumes.list()}, "a dead agent's volume is removed"
+        step = run("circleci-agent --help >/dev/null && echo helper; touch /tmp/.rondo/bin/x 2>&- || echo read-only")
+        status, out, _ = await execute(docker_task(step), executor)  # copies the helper; fills the volume
+        assert status == JobStatus.SUCCESS and out[0].split() == ["helper"], out
+        helper = executor._helper
+        assert helper is not None
+        await until(lambda: helper.ready, "the helper volume filled")
+        async with executor.prepare(docker_task()) as env:
+            mounts = client.api.inspect_container(env.primary.id)["Mounts"]
+            assert [(m["Name"], m["Destination"], m["RW"]) for m in mounts] == [(helper.name, "/tmp/.rondo/bin", False)]
+        status, out, _ = await execute(docker_task(step), executor)
+        assert status == JobStatus.SUCCESS and out[0].split() == ["helper", "read-only"], out
+    finally:
+        await executor.close()
+    assert helper.name not in {v.name for v in client.volumes.list()}, "the agent's volume goes when it stops"

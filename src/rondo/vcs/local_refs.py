@@ -188,4 +188,3 @@ def read_ref(directory: Path, name: str, _depth: int = 0) -> str | Answer:
         # With either trait every refs/tags/ entry that is a tag object has its ^ line: this one is not.
         return refs[name]
     return Answer.UNDECIDED
-

@@ -35,7 +35,16 @@ from rondo.agent.executors.base import (
     timings_json,
 )
 from rondo.agent.executors.docker_files import DockerFiles
-from rondo.agent.executors.docker_networks import NetworkPool
+from rondo.agent.executors.docker_helper import (
+    ENGINE_DEFAULT_PATH,
+    HelperVolume,
+    env_of,
+    helper_files,
+    is_root,
+    remove_stale_volumes,
+    step_dir_tar,
+)
+from rondo.agent.executors.docker_networks import NetworkPool, owner_of_this_process
 from rondo.agent.steps.ssh_keys import checkout_ssh, install_checkout_key
 from rondo.domain.agent_protocol import (
     BuiltinStepSpec,
@@ -53,7 +62,6 @@ log = logging.getLogger(__name__)
 KILL_GRACE_S = 5.0
 INLINE_SCRIPT_BYTES = 64 * 1024  # scripts below this travel in the exec's environment
 STEP_DIR = "/tmp/.rondo"
-DEFAULT_CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # the engine's
 KEEP_ALIVE = ["/bin/sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"]
 # Runs the step's shell in its own process group (setsid) and records it, so it can be killed whole.
 STEP_WRAPPER = (
@@ -108,35 +116,6 @@ def _tar_of(files: dict[str, bytes], mode: int = 0o755) -> bytes:
     return buf.getvalue()
 
 
-def _step_dir_tar(helper: dict[str, bytes], timings: bytes | None) -> bytes:
-    """STEP_DIR with the helper in bin/ (and the test timings), to copy into /tmp in one go."""
-    name = STEP_DIR.removeprefix("/tmp/")
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for directory in (name, f"{name}/bin"):
-            info = tarfile.TarInfo(directory)
-            info.type, info.mode = tarfile.DIRTYPE, 0o755
-            tar.addfile(info)
-        files = {f"{name}/bin/{n}": (data, 0o755) for n, data in helper.items()}
-        if timings:
-            files[f"{name}/test-timings.json"] = (timings, 0o644)
-        for path, (data, mode) in files.items():
-            info = tarfile.TarInfo(path)
-            info.size, info.mode = len(data), mode
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
-def _env_of(config: dict[str, Any]) -> dict[str, str]:
-    return dict(item.partition("=")[::2] for item in config.get("Env") or [])
-
-
-def _is_root(user: str) -> bool:
-    """Whether a container's `user` (name or uid, optionally :group) is root; empty means the image's root."""
-    name = user.split(":", 1)[0]
-    return name in ("", "root", "0")
-
-
 def _tar_dir(path: Path) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
@@ -146,12 +125,19 @@ def _tar_dir(path: Path) -> bytes:
 
 class DockerTaskEnvironment:
     def __init__(
-        self, spec: TaskSpec, settings: DockerSettings, client: Any, networks: NetworkPool | None = None
+        self,
+        spec: TaskSpec,
+        settings: DockerSettings,
+        client: Any,
+        networks: NetworkPool | None = None,
+        helper: HelperVolume | None = None,
     ) -> None:
         self._spec = spec
         self._settings = settings
         self._client = client
         self._networks = networks
+        self._helper = helper
+        self._helper_mounted = False
         self._api = client.api
         self._label = {"rondo.task": spec.id}
         self._containers: list[Any] = []
@@ -206,15 +192,19 @@ class DockerTaskEnvironment:
         directories: no exec. Another user's HOME comes from its passwd entry and STEP_DIR must be its
         own, so then a probe runs in the container as that user first.
         """
-        files = {"circleci": job_cli_script(), "circleci-agent": job_cli_script()}
+        files = helper_files(job_cli_script())
         timings = timings_json(self._spec)
-        if _is_root(spec.user or str(config.get("User") or "")):
-            env = {**_env_of(config), **spec.environment}  # what the engine gives the container
+        if is_root(spec.user or str(config.get("User") or "")):
+            env = {**env_of(config), **spec.environment}  # what the engine gives the container
             self.home = env.get("HOME") or "/root"
-            self.path = env.get("PATH") or DEFAULT_CONTAINER_PATH
+            self.path = env.get("PATH") or ENGINE_DEFAULT_PATH
             self.working_directory = self._expand(self._spec.working_directory)
+            # With the helper volume mounted at STEP_DIR/bin, only test timings (if any) are copied.
+            step_dir = step_dir_tar(STEP_DIR, {} if self._helper_mounted else files, timings)
             copied, bash = await asyncio.gather(
-                self._call(self._copy_step_dir, _step_dir_tar(files, timings)),
+                self._call(self._copy_step_dir, step_dir)
+                if timings or not self._helper_mounted
+                else asyncio.sleep(0, True),
                 self._call(self._has_file, "/bin/bash"),
             )
             if copied:
@@ -294,12 +284,19 @@ class DockerTaskEnvironment:
 
         image = self._settings.image(spec.image)
         config = await self._ensure_image(image, spec)
+        mounts = []
+        if primary and self._helper is not None and is_root(spec.user or str(config.get("User") or "")):
+            if self._helper.ready:
+                mounts.append(self._helper.mount(f"{STEP_DIR}/bin"))
+                self._helper_mounted = True
+            else:
+                self._helper.fill_from(image)  # for later jobs; this one gets a copy
         entrypoint = spec.entrypoint
         command = spec.command
         if primary and entrypoint is None and command is None:
             entrypoint, command = KEEP_ALIVE[:1], KEEP_ALIVE[1:]
         host_config = self._api.create_host_config(
-            network_mode=network_mode, init=True, nano_cpus=int(cpus * 1e9), mem_limit=f"{memory_mb}m"
+            network_mode=network_mode, init=True, nano_cpus=int(cpus * 1e9), mem_limit=f"{memory_mb}m", mounts=mounts
         )
         kwargs: dict[str, Any] = {
             "detach": True,
@@ -523,6 +520,7 @@ class DockerExecutor:
         self._settings = settings or DockerSettings()
         self._client: Any = None  # one engine connection for every job (made at start or first use)
         self._networks: NetworkPool | None = None
+        self._helper: HelperVolume | None = None
 
     @staticmethod
     def available(base_url: str | None = None) -> bool:
@@ -555,19 +553,27 @@ class DockerExecutor:
         return self._client
 
     async def start(self) -> None:
-        """Clean up after agents killed on this host, and make job networks ahead."""
-        if self._settings.network == "host" or self._networks is not None:
+        """Clean up after agents killed on this host, make job networks ahead, and get the helper volume ready."""
+        if self._helper is not None:
             return
         try:
-            self._networks = NetworkPool(await self._connect(), self._settings.network_pool)
-            await self._networks.start()
-        except Exception as exc:  # jobs make their own networks then
-            log.warning("docker: cannot make job networks ahead: %s", exc)
+            client = await self._connect()
+            owner = owner_of_this_process()
+            if self._settings.network != "host":
+                self._networks = NetworkPool(client, self._settings.network_pool, owner)
+                await self._networks.start()  # removes stale networks and their containers first
+            await asyncio.to_thread(remove_stale_volumes, client)
+            self._helper = HelperVolume(client, owner, helper_files(job_cli_script()))
+        except Exception as exc:  # jobs make their own networks and copy the helper in then
+            log.warning("docker: cannot prepare ahead for jobs: %s", exc)
 
     async def close(self) -> None:
         if self._networks is not None:
             await self._networks.close()
             self._networks = None
+        if self._helper is not None:
+            await self._helper.remove()
+            self._helper = None
         if self._client is not None:
             await asyncio.to_thread(self._client.close)
             self._client = None
@@ -575,7 +581,7 @@ class DockerExecutor:
     @contextlib.asynccontextmanager
     async def prepare(self, spec: TaskSpec) -> AsyncIterator[DockerTaskEnvironment]:
         client = await self._connect()
-        env = DockerTaskEnvironment(spec, self._settings, client, self._networks)
+        env = DockerTaskEnvironment(spec, self._settings, client, self._networks, self._helper)
         try:
             try:
                 await env.setup()
