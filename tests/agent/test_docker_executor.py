@@ -54,7 +54,7 @@ async def test_the_pool_hands_out_distinct_fresh_networks_and_removes_its_own(cl
     try:
         assert len({n.name for n in taken}) == 3
         released = taken.pop()
-        pool.release(released)
+        pool.release(released, [])
         await until(lambda: len(networks_of(client, owner)) == 4, "the pool full again once one is given back")
         assert released.name not in networks_of(client, owner), "a released network is gone, never reused"
     finally:
@@ -73,11 +73,13 @@ async def test_networks_left_by_a_dead_agent_are_removed_with_their_containers(c
             for o in (dead, elsewhere)}  # fmt: skip
     box = client.containers.run(IMAGE, ["sleep", "300"], detach=True, network=made[dead].name,
                                 labels={"rondo.test": "stale-network"})  # fmt: skip
+    stopped = client.containers.create(IMAGE, ["true"], labels={POOL_LABEL: dead})  # killed, not yet removed
     try:
         NetworkPool(client, owner=alive).remove_stale()
         names = {n.name for n in client.networks.list(filters={"label": POOL_LABEL})}
         assert made[dead].name not in names and made[elsewhere].name in names
         assert not client.containers.list(all=True, filters={"id": box.id}), "its job container went too"
+        assert not client.containers.list(all=True, filters={"id": stopped.id}), "and its stopped one"
     finally:
         made[elsewhere].remove()
         if client.containers.list(all=True, filters={"id": box.id}):
@@ -118,6 +120,8 @@ async def test_jobs_run_side_by_side_each_in_a_network_of_its_own(client: Any) -
             service = [c for c in client.containers.list(filters={"label": f"rondo.task={one._spec.id}"})
                        if c.id != one.primary.id]  # fmt: skip
             assert [c.attrs["HostConfig"]["NetworkMode"] for c in service] == [f"container:{one.primary.id}"]
+        running = client.containers.list(filters={"label": f"rondo.task={one._spec.id}"})
+        assert not running, "nothing of a job runs on once it is over"
         await until(lambda: not set(nets) & {n.name for n in client.networks.list()}, "the jobs' networks gone")
         assert not client.containers.list(all=True, filters={"label": f"rondo.task={one._spec.id}"})
     finally:

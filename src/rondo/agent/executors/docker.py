@@ -44,7 +44,7 @@ from rondo.agent.executors.docker_helper import (
     remove_stale_volumes,
     step_dir_tar,
 )
-from rondo.agent.executors.docker_networks import NetworkPool, owner_of_this_process
+from rondo.agent.executors.docker_networks import POOL_LABEL, NetworkPool, owner_of_this_process
 from rondo.agent.steps.ssh_keys import checkout_ssh, install_checkout_key
 from rondo.domain.agent_protocol import (
     BuiltinStepSpec,
@@ -300,7 +300,7 @@ class DockerTaskEnvironment:
         )
         kwargs: dict[str, Any] = {
             "detach": True,
-            "labels": self._label,
+            "labels": {**self._label, POOL_LABEL: self._networks.owner} if self._networks else self._label,
             "environment": dict(spec.environment),
             "host_config": host_config,
         }
@@ -322,7 +322,11 @@ class DockerTaskEnvironment:
         return container, config
 
     async def teardown(self) -> None:
-        """Remove every container and the network of the job, even when the task is being cancelled."""
+        """Remove every container and the network of the job, even when the task is being cancelled.
+
+        With a network pool, the containers are killed now (nothing of the job runs on) and the pool removes
+        them with the network in the background (see docker_networks).
+        """
 
         async def remove(container: Any) -> None:
             try:
@@ -330,11 +334,18 @@ class DockerTaskEnvironment:
             except Exception as exc:  # keep going: the other containers must go too
                 log.warning("task %s: cannot remove container %s: %s", self._spec.id, container.id[:12], exc)
 
-        # Side by side; shielded, so a cancel cannot leave a container behind.
-        await asyncio.shield(asyncio.gather(*(remove(c) for c in reversed(self._containers))))
+        async def kill(container: Any) -> None:
+            with contextlib.suppress(Exception):  # not running (any more): nothing to stop
+                await self._call(container.kill)
+
+        containers = list(reversed(self._containers))
         if self._network is not None and self._networks is not None:
-            self._networks.release(self._network)
-        elif self._network is not None:
+            # Side by side; shielded, so a cancel cannot leave a process running.
+            await asyncio.shield(asyncio.gather(*(kill(c) for c in containers)))
+            self._networks.release(self._network, containers)
+            return
+        await asyncio.shield(asyncio.gather(*(remove(c) for c in containers)))
+        if self._network is not None:
             try:
                 await asyncio.shield(self._call(self._network.remove))
             except Exception as exc:

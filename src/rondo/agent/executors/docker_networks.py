@@ -1,11 +1,12 @@
 """Private job networks made ahead: a docker job takes a fresh network instead of waiting while one is made.
 
-Every network serves one job and is removed once the job is over (no job ever sees another's network);
-removing it and making its replacement happen in the background, while no job is starting containers,
-so the engine's time goes to jobs waiting to start first. Pool networks carry the `rondo.pool` label with their
+Every network serves one job and is removed once the job is over (no job ever sees another's network).
+A finished job's containers are stopped at once; removing them and the network, and making the
+replacement, happen in the background while no job is starting containers, so the engine's time goes
+first to jobs waiting to start. Networks and job containers carry the `rondo.pool` label with their
 agent's identity (host, pid, process start time), so an agent that starts removes what an agent killed
-on this host left behind (the networks and the job containers still attached to them), and leaves the
-networks of live agents alone. docker-py is synchronous: its calls run in threads.
+on this host left behind, and leaves what live agents own alone. docker-py is synchronous: its calls
+run in threads.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 POOL_LABEL = "rondo.pool"
+CLEANUP_WAIT_S = 10.0  # a finished job's containers wait this long at most for jobs that are starting
 
 
 def _start_time(pid: int) -> str | None:
@@ -77,7 +79,11 @@ class NetworkPool:
         self._refill()
 
     def remove_stale(self) -> int:
-        """Remove pool networks of agents that are gone, with the containers left attached; return how many."""
+        """Remove the job containers and pool networks of agents that are gone; return how many networks."""
+        for container in self._client.containers.list(all=True, filters={"label": POOL_LABEL}):
+            if owner_is_gone(container.labels.get(POOL_LABEL, "")):
+                with contextlib.suppress(Exception):  # gone already, or being removed by another agent
+                    container.remove(force=True, v=True)
         removed = 0
         for network in self._client.networks.list(filters={"label": POOL_LABEL}):
             if not owner_is_gone(network.attrs.get("Labels", {}).get(POOL_LABEL, "")):
@@ -131,14 +137,18 @@ class NetworkPool:
             return self._ready.pop(0)
         return await asyncio.to_thread(self._create)
 
-    def release(self, network: Any) -> None:
-        """Give back a job's network (its containers are gone): it is removed, and replaced, in the background."""
-        task = asyncio.get_running_loop().create_task(self._replace(network))
+    def release(self, network: Any, containers: list[Any]) -> None:
+        """Give back a finished job's network with its containers (stopped): they are removed, and the
+        network replaced, in the background, once no job is starting (or after CLEANUP_WAIT_S at most)."""
+        task = asyncio.get_running_loop().create_task(self._replace(network, containers))
         self._removing.add(task)
         task.add_done_callback(self._removing.discard)
 
-    async def _replace(self, network: Any) -> None:
-        await self._idle.wait()
+    async def _replace(self, network: Any, containers: list[Any]) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(CLEANUP_WAIT_S):
+                await self._idle.wait()
+        await asyncio.gather(*(asyncio.to_thread(_remove_container, c) for c in containers))
         await asyncio.to_thread(_remove_quietly, network)
         self._refill()
 
@@ -150,6 +160,13 @@ class NetworkPool:
         ready, self._ready = self._ready, []
         for network in ready:
             await asyncio.to_thread(_remove_quietly, network)
+
+
+def _remove_container(container: Any) -> None:
+    try:
+        container.remove(force=True, v=True)
+    except Exception as exc:  # the agent's next start removes it, labelled as its
+        log.warning("cannot remove the job container %s: %s", container.id[:12], exc)
 
 
 def _remove_quietly(network: Any) -> None:
