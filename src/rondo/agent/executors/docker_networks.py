@@ -1,7 +1,7 @@
 """Private job networks made ahead: a docker job takes a fresh network instead of waiting while one is made.
 
 Every network serves one job and is removed once the job is over (no job ever sees another's network).
-A finished job's containers are stopped at once; removing them and the network, and making the
+A finished job's containers are frozen at once (paused); removing them and the network, and making the
 replacement, happen in the background while no job is starting containers, so the engine's time goes
 first to jobs waiting to start. Networks and job containers carry the `rondo.pool` label with their
 agent's identity (host, pid, process start time), so an agent that starts removes what an agent killed
@@ -138,7 +138,7 @@ class NetworkPool:
         return await asyncio.to_thread(self._create)
 
     def release(self, network: Any, containers: list[Any]) -> None:
-        """Give back a finished job's network with its containers (stopped): they are removed, and the
+        """Give back a finished job's network with its containers (frozen): they are removed, and the
         network replaced, in the background, once no job is starting (or after CLEANUP_WAIT_S at most)."""
         task = asyncio.get_running_loop().create_task(self._replace(network, containers))
         self._removing.add(task)
