@@ -185,12 +185,13 @@ class DockerTaskEnvironment:
         return self._client.networks.create(f"rondo-{self._spec.id}", driver="bridge", labels=self._label)
 
     async def _prepare_primary(self, spec: DockerImageSpec, config: dict[str, Any]) -> None:
-        """Learn HOME, PATH and the shell, and copy the `circleci` helper (and test timings) in.
+        """Learn HOME, PATH and the shell, and give the primary the `circleci` helper (and test timings).
 
         When the job runs as root, the container's configuration says HOME (else root's /root) and PATH
-        (else the engine's default), a stat says whether /bin/bash exists, and one copy makes the helper's
-        directories: no exec. Another user's HOME comes from its passwd entry and STEP_DIR must be its
-        own, so then a probe runs in the container as that user first.
+        (else the engine's default), a stat says whether /bin/bash exists, and the helper is the agent's
+        mounted volume (or, until that is filled, one copy that makes STEP_DIR too): no exec. Another
+        user's HOME comes from its passwd entry and STEP_DIR must be its own, so then a probe runs in the
+        container as that user first, and the helper is copied in.
         """
         files = helper_files(job_cli_script())
         timings = timings_json(self._spec)
