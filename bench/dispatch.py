@@ -8,6 +8,7 @@ Baselines are measured in the same run; results are ratios (bench/README.md reco
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import statistics
@@ -137,15 +138,18 @@ async def claims_per_second(database_url: str, agents: int = 50, tasks: int = 15
         await db.close()
 
 
-def run(repeat: int = 15) -> list[str]:
+def run(repeat: int = 15, only: str | None = None) -> list[str]:
     lines = []
-    machine = trigger_latencies(MACHINE, repeat, RONDO_AGENT_DOCKER="off")
-    spawn = timed(["bash", "-c", "true"], repeat)
-    lines.append(
-        f"machine: trigger->first step p50 {statistics.median(machine) * 1000:.0f} ms, "
-        f"p99 {_percentile(machine, 0.99) * 1000:.0f} ms; bare spawn p50 {statistics.median(spawn) * 1000:.1f} ms"
-    )
-    if subprocess.run(["docker", "image", "inspect", "rondo/base:bookworm"], capture_output=True).returncode == 0:
+    if only in (None, "machine"):
+        machine = trigger_latencies(MACHINE, repeat, RONDO_AGENT_DOCKER="off")
+        spawn = timed(["bash", "-c", "true"], repeat)
+        lines.append(
+            f"machine: trigger->first step p50 {statistics.median(machine) * 1000:.0f} ms, "
+            f"p99 {_percentile(machine, 0.99) * 1000:.0f} ms; bare spawn p50 {statistics.median(spawn) * 1000:.1f} ms"
+        )
+    if only not in (None, "docker"):
+        pass
+    elif subprocess.run(["docker", "image", "inspect", "rondo/base:bookworm"], capture_output=True).returncode == 0:
         docker = trigger_latencies(DOCKER, repeat, RONDO_AGENT_DOCKER="on", RONDO_IMAGE_MAP=IMAGE_MAP)
         plain = timed(["docker", "run", "--rm", "rondo/base:bookworm", "true"], repeat)
         ratio = statistics.median(docker) / statistics.median(plain)
@@ -156,12 +160,17 @@ def run(repeat: int = 15) -> list[str]:
         )
     else:
         lines.append("docker: skipped, run scripts/build-images first")
-    pg = os.environ.get("RONDO_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-    rate = asyncio.run(claims_per_second(pg))
-    lines.append(f"claims: {rate:.0f} tasks/s by 50 concurrent agents on PostgreSQL (target >= 300)")
+    if only in (None, "claims"):
+        pg = os.environ.get("RONDO_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+        rate = asyncio.run(claims_per_second(pg))
+        lines.append(f"claims: {rate:.0f} tasks/s by 50 concurrent agents on PostgreSQL (target >= 300)")
     return lines
 
 
 if __name__ == "__main__":
-    for line in run():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", choices=["machine", "docker", "claims"], help="run one part (default: all)")
+    parser.add_argument("--repeat", type=int, default=15, help="triggers (and baseline runs) per part")
+    args = parser.parse_args()
+    for line in run(args.repeat, args.only):
         print(line)

@@ -166,6 +166,12 @@ class _HangingExecutor:
 
     name = "machine"
 
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
     @contextlib.asynccontextmanager
     async def prepare(self, spec: Any) -> AsyncIterator[Any]:
         await asyncio.sleep(3600)

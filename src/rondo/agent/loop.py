@@ -91,6 +91,8 @@ class AgentLoop:
         log.info("agent %s registered as %s", self._config.name, self._agent_id)
 
     async def run(self) -> None:
+        for executor in self._executors.values():
+            await executor.start()
         await self._register()
         heartbeat = asyncio.create_task(self._heartbeats())
         watcher = asyncio.create_task(self._watch_parent()) if self._config.parent_pid else None
@@ -117,6 +119,8 @@ class AgentLoop:
                         await background
             await self._client.close()
             await self._transfers.close()
+            for executor in self._executors.values():
+                await executor.close()
 
     async def _claim(self, free: int) -> TaskSpec | None:
         request = ClaimRequest(agent_id=self._agent_id, free_slots=free, wait_s=self._config.claim_wait_s)

@@ -101,7 +101,7 @@ class Accounts:
             found = await user_q.token_by_digest(session, token_digest(self._key, token), "user", "project")
             if found is None:
                 return None
-            await user_q.touch_token(session, found.id)
+            await user_q.touch_token(session, found)
             if found.kind == "project":
                 return ProjectGrant.of(found)
             user = await session.get(User, found.user_id) if found.user_id else None

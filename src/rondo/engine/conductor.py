@@ -187,8 +187,12 @@ class Conductor:
         project = await project_q.project_by_id(session, pipeline.project_id)
         assert project is not None
         now = utcnow()
+        # Held, so the audit event's lineage comes from the session (which holds objects weakly), not a query.
+        _org = await project_q.organization(session, project.organization_id)
         job.number = await project_q.next_job_number(session, project.id)
-        secrets = await job_secrets.choose(session, project, job.contexts, actor_login(workflow, pipeline))
+        # These reads never read the job, so its number and queued state are written in one UPDATE later.
+        with session.no_autoflush:
+            secrets = await job_secrets.choose(session, project, job.contexts, actor_login(workflow, pipeline))
         if isinstance(secrets, job_secrets.Unauthorized):
             # As CircleCI does: the job never runs and never sees the values; its dependants settle.
             job.status = JobStatus.UNAUTHORIZED
@@ -197,10 +201,11 @@ class Conductor:
             await record_job_event(session, "workflow.job.finish", job, success=False, reason=secrets.message)
             await self.completions.job_completed(session, job)
             return 0
-        secrets += await job_ssh_keys.choose(session, project, job.definition, pipeline.vcs_url)
-        job.status = JobStatus.QUEUED
-        job.queued_at = now
-        await record_job_event(session, "workflow.job.scheduled", job, contexts=list(job.contexts or []))
+        with session.no_autoflush:
+            secrets += await job_ssh_keys.choose(session, project, job.definition, pipeline.vcs_url)
+            job.status = JobStatus.QUEUED
+            job.queued_at = now
+            await record_job_event(session, "workflow.job.scheduled", job, contexts=list(job.contexts or []))
         workspace_id = str(await workspace_of(session, workflow))  # reruns share the original's workspace
         timings = await timings_for(session, project.id, job.name)  # for `circleci tests split --split-by=timings`
         known_hosts = self._known_hosts(pipeline.vcs_url)
@@ -319,8 +324,9 @@ class Conductor:
             job.status = JobStatus.QUEUED
 
     async def task_started(self, session: AsyncSession, task: Task) -> None:
-        job = await pipeline_q.job_by_id(session, task.job_id)
-        assert job is not None
+        found = await pipeline_q.job_with_lineage(session, task.job_id)  # held: the audit event reads the lineage
+        assert found is not None
+        job = found[0]
         if job.status == JobStatus.QUEUED:
             job.status = JobStatus.RUNNING
             job.started_at = task.started_at or utcnow()

@@ -5,11 +5,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.util import identity_key
 
 from rondo.store.models import Job, Organization, Pipeline, Project, User, Workflow
+
+T = TypeVar("T")
 
 
 async def pipeline_by_id(session: AsyncSession, pipeline_id: uuid.UUID) -> Pipeline | None:
@@ -53,8 +57,21 @@ async def workflow_by_id(session: AsyncSession, workflow_id: uuid.UUID) -> Workf
     return await session.get(Workflow, workflow_id)
 
 
+def _in_session(session: AsyncSession, model: type[T], ident: uuid.UUID | None) -> T | None:
+    """The object if this session already holds it (no SQL)."""
+    found = session.sync_session.identity_map.get(identity_key(model, ident)) if ident is not None else None
+    return found if isinstance(found, model) else None
+
+
 async def lineage(session: AsyncSession, workflow_id: uuid.UUID) -> tuple[Workflow, Pipeline, Project, Organization]:
-    """A workflow with its pipeline, project and organization, in one query."""
+    """A workflow with its pipeline, project and organization: from the session when it holds them all
+    (a transaction that just made or read them, and still references them), else in one query."""
+    workflow = _in_session(session, Workflow, workflow_id)
+    pipeline = _in_session(session, Pipeline, workflow.pipeline_id if workflow else None)
+    project = _in_session(session, Project, pipeline.project_id if pipeline else None)
+    org = _in_session(session, Organization, project.organization_id if project else None)
+    if workflow and pipeline and project and org:
+        return workflow, pipeline, project, org
     stmt = (
         select(Workflow, Pipeline, Project, Organization)
         .join(Pipeline, Pipeline.id == Workflow.pipeline_id)
@@ -78,6 +95,23 @@ async def job_by_number(session: AsyncSession, project_id: uuid.UUID, number: in
 
 async def job_by_id(session: AsyncSession, job_id: uuid.UUID) -> Job | None:
     return await session.get(Job, job_id)
+
+
+async def job_with_lineage(
+    session: AsyncSession, job_id: uuid.UUID
+) -> tuple[Job, Workflow, Pipeline, Project, Organization] | None:
+    """A job with its workflow, pipeline, project and organization, in one query. While the caller holds
+    them, `lineage` finds them in the session (it holds objects weakly)."""
+    stmt = (
+        select(Job, Workflow, Pipeline, Project, Organization)
+        .join(Workflow, Workflow.id == Job.workflow_id)
+        .join(Pipeline, Pipeline.id == Workflow.pipeline_id)
+        .join(Project, Project.id == Pipeline.project_id)
+        .join(Organization, Organization.id == Project.organization_id)
+        .where(Job.id == job_id)
+    )
+    row = (await session.execute(stmt)).first()
+    return (row[0], row[1], row[2], row[3], row[4]) if row is not None else None
 
 
 # ---- reads for the v1.1 build lists and the cross-project pipeline lists --------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -47,8 +48,13 @@ async def token_by_digest(session: AsyncSession, digest: str, *kinds: str) -> Ap
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def touch_token(session: AsyncSession, token_id: uuid.UUID) -> None:
-    await session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=utcnow()))
+TOUCH_EVERY = timedelta(minutes=1)  # `last_used_at` is to the minute: no write on every request
+
+
+async def touch_token(session: AsyncSession, token: ApiToken) -> None:
+    now = utcnow()
+    if token.last_used_at is None or now - token.last_used_at >= TOUCH_EVERY:
+        await session.execute(update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))
 
 
 async def project_tokens(session: AsyncSession, project_id: uuid.UUID) -> list[ApiToken]:
@@ -65,7 +71,7 @@ async def user_for_token(session: AsyncSession, digest: str) -> User | None:
     token = await token_by_digest(session, digest, "user")
     if token is None or token.user_id is None:
         return None
-    await touch_token(session, token.id)
+    await touch_token(session, token)
     return await session.get(User, token.user_id)
 
 

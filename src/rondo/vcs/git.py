@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from rondo.domain.ssh_keys import git_ssh_command, is_ssh_url
+from rondo.vcs import local_refs
 from rondo.vcs.errors import VcsError
 
 K = TypeVar("K")
@@ -193,10 +194,31 @@ class GitRepository:
         if _SHA.match(ref):
             await self._ensure(ref)
             return ref
+        local = self._resolve_on_disk(ref)
+        if local is not None:
+            return local
         refs = await self.list_refs()
         for candidate in (f"refs/heads/{ref}", f"refs/tags/{ref}", ref):
             if candidate in refs:
                 return refs[candidate]
+        raise VcsError(f"no branch or tag named {ref!r} in {self.url}")
+
+    def _resolve_on_disk(self, ref: str) -> str | None:
+        """For a repository on this machine, what `resolve` would answer, read from its ref files; None
+        when only git can tell (see local_refs)."""
+        path = local_refs.local_path(self.url)
+        try:
+            directory = local_refs.git_dir(path) if path is not None else None
+        except OSError:
+            return None
+        if directory is None:
+            return None
+        for candidate in (f"refs/heads/{ref}", f"refs/tags/{ref}", ref):
+            found = local_refs.read_ref(directory, candidate)
+            if found is local_refs.Answer.UNDECIDED:
+                return None
+            if isinstance(found, str):
+                return found
         raise VcsError(f"no branch or tag named {ref!r} in {self.url}")
 
     async def commit_and_file(self, revision: str, path: str) -> tuple[CommitInfo, bytes | None]:

@@ -73,6 +73,14 @@ def job_cli_script() -> bytes:
 class Executor(Protocol):
     name: str
 
+    async def start(self) -> None:
+        """Get ready before the agent claims work (the docker executor makes job networks ahead)."""
+        ...
+
+    async def close(self) -> None:
+        """Release what the executor holds when the agent stops."""
+        ...
+
     def prepare(self, spec: TaskSpec) -> AbstractAsyncContextManager[TaskEnvironment]:
         """Set up the job's environment; leaving the context tears everything down, whatever happened."""
         ...

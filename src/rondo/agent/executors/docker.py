@@ -36,6 +36,16 @@ from rondo.agent.executors.base import (
     timings_json,
 )
 from rondo.agent.executors.docker_files import DockerFiles
+from rondo.agent.executors.docker_helper import (
+    ENGINE_DEFAULT_PATH,
+    HelperVolume,
+    env_of,
+    helper_files,
+    is_root,
+    remove_stale_volumes,
+    step_dir_tar,
+)
+from rondo.agent.executors.docker_networks import POOL_LABEL, NetworkPool, owner_of_this_process
 from rondo.agent.executors.registry_auth import pull_credentials
 from rondo.agent.remote_docker.engine import RemoteDockerError, RemoteDockerHost, RemoteEngine, engine_environment
 from rondo.agent.steps.ssh_keys import checkout_ssh, install_checkout_key
@@ -77,6 +87,7 @@ class DockerSettings:
     image_map: list[tuple[str, str]] = field(default_factory=list)
     base_url: str | None = None  # default: DOCKER_HOST or the local socket
     ecr_endpoint: str | None = None  # an ECR-compatible endpoint instead of AWS's (a test server)
+    network_pool: int = 2  # private job networks made ahead (bridge mode)
 
     def image(self, name: str) -> str:
         for pattern, image in self.image_map:
@@ -111,11 +122,20 @@ def _tar_dir(path: Path) -> bytes:
 
 class DockerTaskEnvironment:
     def __init__(
-        self, spec: TaskSpec, settings: DockerSettings, client: Any, remote: RemoteDockerHost | None = None
+        self,
+        spec: TaskSpec,
+        settings: DockerSettings,
+        client: Any,
+        networks: NetworkPool | None = None,
+        helper: HelperVolume | None = None,
+        remote: RemoteDockerHost | None = None,
     ) -> None:
         self._spec = spec
         self._settings = settings
         self._client = client
+        self._networks = networks
+        self._helper = helper
+        self._helper_mounted = False
         self._remote_host = remote
         self._remote: RemoteEngine | None = None
         self._extra_env: dict[str, str] = {}  # what steps set up for later ones (setup_remote_docker)
@@ -139,18 +159,67 @@ class DockerTaskEnvironment:
         images = self._spec.executor.docker
         if not images:
             raise ExecutorError("a docker job needs at least one image")
+        async with self._networks.starting_job() if self._networks else contextlib.nullcontext():
+            await self._setup(images)
+
+    async def _setup(self, images: list[DockerImageSpec]) -> None:
         cpus, memory_mb = limits_for(self._spec.executor.resource_class)
         network_mode = "host"
         if self._settings.network != "host":
-            self._network = await self._call(
-                self._client.networks.create, f"rondo-{self._spec.id}", driver="bridge", labels=self._label
-            )
+            self._network = await (self._networks.take() if self._networks else self._call(self._new_network))
             network_mode = self._network.name
-        self.primary = await self._start(images[0], primary=True, network_mode=network_mode, cpus=cpus,
-                                         memory_mb=memory_mb)  # fmt: skip
-        for image in images[1:]:
-            await self._start(image, primary=False, network_mode=f"container:{self.primary.id}", cpus=cpus,
-                              memory_mb=memory_mb)  # fmt: skip
+        self.primary, config = await self._start(images[0], primary=True, network_mode=network_mode, cpus=cpus,
+                                                 memory_mb=memory_mb)  # fmt: skip
+        # Service containers join the primary's network namespace, so they start once it runs; meanwhile
+        # the primary gets the `circleci` helper.
+        shared = f"container:{self.primary.id}"
+        services = [
+            self._start(image, primary=False, network_mode=shared, cpus=cpus, memory_mb=memory_mb)
+            for image in images[1:]
+        ]
+        results = await asyncio.gather(self._prepare_primary(images[0], config), *services, return_exceptions=True)
+        for result in results:  # every start has ended (teardown finds each container), so failures can raise
+            if isinstance(result, BaseException):
+                raise result
+
+    def _new_network(self) -> Any:
+        return self._client.networks.create(f"rondo-{self._spec.id}", driver="bridge", labels=self._label)
+
+    async def _prepare_primary(self, spec: DockerImageSpec, config: dict[str, Any]) -> None:
+        """Learn HOME, PATH and the shell, and give the primary the `circleci` helper (and test timings).
+
+        When the job runs as root, the container's configuration says HOME (else root's /root) and PATH
+        (else the engine's default), a stat says whether /bin/bash exists, and the helper is the agent's
+        mounted volume (or, until that is filled, one copy that makes STEP_DIR too): no exec. Another
+        user's HOME comes from its passwd entry and STEP_DIR must be its own, so then a probe runs in the
+        container as that user first, and the helper is copied in.
+        """
+        files = helper_files(job_cli_script())
+        timings = timings_json(self._spec)
+        if is_root(spec.user or str(config.get("User") or "")):
+            env = {**env_of(config), **spec.environment}  # what the engine gives the container
+            self.home = env.get("HOME") or "/root"
+            self.path = env.get("PATH") or ENGINE_DEFAULT_PATH
+            self.working_directory = self._expand(self._spec.working_directory)
+            # With the helper volume mounted at STEP_DIR/bin, only test timings (if any) are copied.
+            step_dir = step_dir_tar(STEP_DIR, {} if self._helper_mounted else files, timings)
+            copied, bash = await asyncio.gather(
+                self._call(self._copy_step_dir, step_dir)
+                if timings or not self._helper_mounted
+                else asyncio.sleep(0, True),
+                self._call(self._has_file, "/bin/bash"),
+            )
+            if copied:
+                if not bash:
+                    self.shell = "/bin/sh -eo pipefail"
+                return
+        await self._probe()
+        await self._call(self.primary.put_archive, f"{STEP_DIR}/bin", _tar_of(files))
+        if timings:
+            await self._call(self.primary.put_archive, STEP_DIR, _tar_of({"test-timings.json": timings}, 0o644))
+
+    async def _probe(self) -> None:
+        """HOME, PATH and the shell as the job's user sees them, and STEP_DIR made as that user."""
         probe = await self._output(
             [
                 "/bin/sh",
@@ -162,16 +231,22 @@ class DockerTaskEnvironment:
         if lines and lines[0].startswith("/"):
             self.home = lines[0]
         self.path = lines[1] if len(lines) > 1 and lines[1] else "/usr/local/bin:/usr/bin:/bin"
-        if "sh" in lines[2:3]:
-            self.shell = "/bin/sh -eo pipefail"
+        self.shell = "/bin/sh -eo pipefail" if "sh" in lines[2:3] else "/bin/bash -eo pipefail"
         self.working_directory = self._expand(self._spec.working_directory)
-        script = job_cli_script()
-        await self._call(
-            self.primary.put_archive, f"{STEP_DIR}/bin", _tar_of({"circleci": script, "circleci-agent": script})
-        )
-        timings = timings_json(self._spec)
-        if timings:
-            await self._call(self.primary.put_archive, STEP_DIR, _tar_of({"test-timings.json": timings}, 0o644))
+
+    def _copy_step_dir(self, data: bytes) -> bool:
+        import docker.errors
+
+        try:
+            return bool(self.primary.put_archive("/tmp", data))
+        except docker.errors.NotFound:  # an image without /tmp: the probe makes it
+            return False
+
+    def _has_file(self, path: str) -> bool:
+        """Whether `path` exists in the primary container: a HEAD on its archive, which copies nothing."""
+        # docker-py has no call for this endpoint (HEAD /containers/{id}/archive); `_url` builds its URL.
+        response = self._api.head(self._api._url("/containers/{0}/archive", self.primary.id), params={"path": path})
+        return bool(response.status_code == 200)
 
     def files(self) -> DockerFiles:
         return DockerFiles(self.primary, self.home, self.working_directory)
@@ -180,40 +255,50 @@ class DockerTaskEnvironment:
         answer = await self._output(["/bin/sh", "-c", f"test -f {STEP_DIR}/halt && echo halt"])
         return b"halt" in answer
 
-    async def _ensure_image(self, image: str, spec: DockerImageSpec) -> None:
+    async def _ensure_image(self, image: str, spec: DockerImageSpec) -> dict[str, Any]:
+        """Pull the image unless the engine has it; return its Config (Env, User, ...)."""
         import docker.errors
 
         try:
-            await self._call(self._client.images.get, image)
-            return
+            found = await self._call(self._client.images.get, image)
+            return dict(found.attrs.get("Config") or {})
         except docker.errors.ImageNotFound:
             pass
         # Registry credentials are the one place config values expand $VARS (project env vars).
         auth = await pull_credentials(spec, self._expand_vars, self._settings.ecr_endpoint)
         try:
-            await self._call(self._client.images.pull, image, auth_config=auth)
+            pulled = await self._call(self._client.images.pull, image, auth_config=auth)
         except docker.errors.APIError as exc:
             raise ExecutorError(f"cannot pull image {image}: {exc.explanation or exc}") from exc
+        return dict(pulled.attrs.get("Config") or {})
 
     async def _start(
         self, spec: DockerImageSpec, *, primary: bool, network_mode: str, cpus: float, memory_mb: int
-    ) -> Any:
+    ) -> tuple[Any, dict[str, Any]]:
+        """Create and start one container (two calls to the engine); return it and its image's Config."""
         import docker.errors
 
         image = self._settings.image(spec.image)
-        await self._ensure_image(image, spec)
+        config = await self._ensure_image(image, spec)
+        mounts = []
+        if primary and self._helper is not None and is_root(spec.user or str(config.get("User") or "")):
+            if self._helper.ready:
+                mounts.append(self._helper.mount(f"{STEP_DIR}/bin"))
+                self._helper_mounted = True
+            else:
+                self._helper.fill_from(image)  # for later jobs; this one gets a copy
         entrypoint = spec.entrypoint
         command = spec.command
         if primary and entrypoint is None and command is None:
             entrypoint, command = KEEP_ALIVE[:1], KEEP_ALIVE[1:]
+        host_config = self._api.create_host_config(
+            network_mode=network_mode, init=True, nano_cpus=int(cpus * 1e9), mem_limit=f"{memory_mb}m", mounts=mounts
+        )
         kwargs: dict[str, Any] = {
             "detach": True,
-            "labels": self._label,
+            "labels": {**self._label, POOL_LABEL: self._networks.owner} if self._networks else self._label,
             "environment": dict(spec.environment),
-            "network_mode": network_mode,
-            "init": True,
-            "nano_cpus": int(cpus * 1e9),
-            "mem_limit": f"{memory_mb}m",
+            "host_config": host_config,
         }
         if entrypoint is not None:
             kwargs["entrypoint"] = entrypoint
@@ -224,24 +309,48 @@ class DockerTaskEnvironment:
         if primary and network_mode != "host" and self._network is not None:
             kwargs["hostname"] = spec.name or "localhost"
         try:
-            container = await self._call(self._client.containers.run, image, **kwargs)
+            created = await self._call(self._api.create_container, image, **kwargs)
+            container = self._client.containers.prepare_model({"Id": created["Id"]})
+            self._containers.append(container)
+            await self._call(self._api.start, container.id)
         except docker.errors.APIError as exc:
             raise ExecutorError(f"cannot start a container from {image}: {exc.explanation or exc}") from exc
-        self._containers.append(container)
-        return container
+        return container, config
 
     async def teardown(self) -> None:
-        """Remove every container and the network of the job, even when the task is being cancelled."""
+        """Remove every container and the network of the job, even when the task is being cancelled.
+
+        A remote Docker engine (setup_remote_docker) is stopped first: it listens on the job's network.
+        With a network pool, the containers are frozen now (`pause`: nothing of the job runs on, at a
+        fraction of a stop's cost to the engine) and the pool removes them with the network in the
+        background (see docker_networks).
+        """
         if self._remote is not None and self._remote_host is not None:
             try:
                 await asyncio.shield(self._remote_host.stop(self._remote))
             except Exception as exc:
                 log.warning("task %s: cannot stop the remote Docker engine: %s", self._spec.id, exc)
-        for container in reversed(self._containers):
+
+        async def remove(container: Any) -> None:
             try:
-                await asyncio.shield(self._call(container.remove, force=True, v=True))
+                await self._call(container.remove, force=True, v=True)
             except Exception as exc:  # keep going: the other containers must go too
                 log.warning("task %s: cannot remove container %s: %s", self._spec.id, container.id[:12], exc)
+
+        async def freeze(container: Any) -> None:
+            try:
+                await self._call(container.pause)
+            except Exception:  # not running (nothing to stop), or the engine cannot pause: stop it then
+                with contextlib.suppress(Exception):
+                    await self._call(container.kill)
+
+        containers = list(reversed(self._containers))
+        if self._network is not None and self._networks is not None:
+            # Side by side; shielded, so a cancel cannot leave a process running.
+            await asyncio.shield(asyncio.gather(*(freeze(c) for c in containers)))
+            self._networks.release(self._network, containers)
+            return
+        await asyncio.shield(asyncio.gather(*(remove(c) for c in containers)))
         if self._network is not None:
             try:
                 await asyncio.shield(self._call(self._network.remove))
@@ -474,6 +583,9 @@ class DockerExecutor:
     def __init__(self, settings: DockerSettings | None = None, remote: RemoteDockerHost | None = None) -> None:
         self._settings = settings or DockerSettings()
         self._remote = remote  # job-private engines for setup_remote_docker, when this agent offers them
+        self._client: Any = None  # one engine connection for every job (made at start or first use)
+        self._networks: NetworkPool | None = None
+        self._helper: HelperVolume | None = None
 
     @staticmethod
     def available(base_url: str | None = None) -> bool:
@@ -489,21 +601,52 @@ class DockerExecutor:
         except Exception:
             return False
 
-    @contextlib.asynccontextmanager
-    async def prepare(self, spec: TaskSpec) -> AsyncIterator[DockerTaskEnvironment]:
+    async def _connect(self) -> Any:
         import docker
 
-        try:
-            client = await asyncio.to_thread(
-                lambda: (
-                    docker.DockerClient(base_url=self._settings.base_url)
-                    if self._settings.base_url
-                    else docker.from_env()
+        if self._client is None:
+            try:
+                self._client = await asyncio.to_thread(
+                    lambda: (
+                        docker.DockerClient(base_url=self._settings.base_url)
+                        if self._settings.base_url
+                        else docker.from_env()
+                    )
                 )
-            )
-        except Exception as exc:
-            raise ExecutorError(f"cannot reach the Docker engine: {exc}") from exc
-        env = DockerTaskEnvironment(spec, self._settings, client, self._remote)
+            except Exception as exc:
+                raise ExecutorError(f"cannot reach the Docker engine: {exc}") from exc
+        return self._client
+
+    async def start(self) -> None:
+        """Clean up after agents killed on this host, make job networks ahead, and get the helper volume ready."""
+        if self._helper is not None:
+            return
+        try:
+            client = await self._connect()
+            owner = owner_of_this_process()
+            if self._settings.network != "host":
+                self._networks = NetworkPool(client, self._settings.network_pool, owner)
+                await self._networks.start()  # removes stale networks and their containers first
+            await asyncio.to_thread(remove_stale_volumes, client)
+            self._helper = HelperVolume(client, owner, helper_files(job_cli_script()))
+        except Exception as exc:  # jobs make their own networks and copy the helper in then
+            log.warning("docker: cannot prepare ahead for jobs: %s", exc)
+
+    async def close(self) -> None:
+        if self._networks is not None:
+            await self._networks.close()
+            self._networks = None
+        if self._helper is not None:
+            await self._helper.remove()
+            self._helper = None
+        if self._client is not None:
+            await asyncio.to_thread(self._client.close)
+            self._client = None
+
+    @contextlib.asynccontextmanager
+    async def prepare(self, spec: TaskSpec) -> AsyncIterator[DockerTaskEnvironment]:
+        client = await self._connect()
+        env = DockerTaskEnvironment(spec, self._settings, client, self._networks, self._helper, self._remote)
         try:
             try:
                 await env.setup()
@@ -514,4 +657,3 @@ class DockerExecutor:
             yield env
         finally:
             await env.teardown()
-            await asyncio.to_thread(client.close)

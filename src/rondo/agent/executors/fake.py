@@ -54,6 +54,12 @@ class FakeTaskEnvironment:
 class FakeExecutor:
     name = "fake"
 
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
     @contextlib.asynccontextmanager
     async def prepare(self, spec: TaskSpec) -> AsyncIterator[FakeTaskEnvironment]:
         with tempfile.TemporaryDirectory(prefix="rondo-fake-") as root:

@@ -270,6 +270,12 @@ class MachineExecutor:
     def __init__(self, work_root: Path) -> None:
         self._work_root = work_root
 
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
     @contextlib.asynccontextmanager
     async def prepare(self, spec: TaskSpec) -> AsyncIterator[MachineTaskEnvironment]:
         root = self._work_root / "tasks" / spec.id

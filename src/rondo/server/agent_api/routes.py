@@ -59,7 +59,8 @@ async def claim(req: ClaimRequest, svc: Services = Depends(services)) -> TaskSpe
         raise ApiError(409, str(exc)) from None
     if spec is None:
         return Response(status_code=204)
-    return spec
+    # Already a validated TaskSpec: dumped once here rather than dumped, validated and dumped again.
+    return Response(spec.model_dump_json(), media_type="application/json")
 
 
 @router.post("/heartbeat", response_model=HeartbeatResponse)

@@ -83,6 +83,7 @@ async def trigger_pipeline(
     pipeline = await svc.pipelines.trigger(
         project.id,
         Trigger(type="api", actor=user.login, branch=body.branch, tag=body.tag, parameters=body.parameters),
+        project,
     )
     return created_json(pipeline)
 
