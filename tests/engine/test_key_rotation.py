@@ -32,8 +32,8 @@ async def test_rotation_rewraps_every_data_key_and_keeps_values(tmp_path: Path, 
             session.add(project)
         for i in range(3):
             await svc.project_env.put(project.id, f"VAR_{i}", f"project-value-{i}", origin)
-        ctx = await svc.contexts.create(org, "org-global", origin)
         admin = (await svc.users.create("root", "Root", True, origin))[0]
+        ctx = await svc.contexts.create(org, "org-global", admin, origin)
         await svc.contexts.put_env_var(ctx.id, "CTX", "context-value", admin, origin)
         hook = await svc.webhooks.create(
             WebhookSpec("hook", ["job-completed"], "https://hooks.example.com/", True, "hook-secret", str(project.id)),
