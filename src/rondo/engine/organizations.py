@@ -32,9 +32,6 @@ class Memberships:
                 return await project_q.all_organizations(session)
             return await member_q.organizations_of(session, user.id)
 
-    async def is_member(self, user: User, org_id: uuid.UUID) -> bool:
-        return any(org.id == org_id for org in await self.organizations_of(user))
-
     async def orb_viewer(self, user: User) -> OrbViewer:
         orgs = frozenset(org.id for org in await self.organizations_of(user))
         return OrbViewer(admin=user.is_admin, org_ids=orgs, user_id=user.id)

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import hashlib
 import logging
 import os
-import shutil
 import socket
 import time
 from collections.abc import Callable
@@ -31,7 +29,8 @@ from rondo.agent.remote_docker.slots import (
     add_firewall_rules,
     create_bridge,
     kill_processes_using,
-    unmount_under,
+    remove_tree,
+    try_lock,
 )
 from rondo.agent.remote_docker.tls import make_tls
 
@@ -103,11 +102,6 @@ def forget_networks(store: Path) -> int:
     return len(found)
 
 
-def _remove_tree(path: Path) -> None:
-    unmount_under(path)
-    shutil.rmtree(path, ignore_errors=True)
-
-
 class RemoteDockerHost:
     """Starts and stops job-private engines; one per agent, shared by its tasks."""
 
@@ -129,13 +123,9 @@ class RemoteDockerHost:
         for k in range(64):
             store = root / str(k)
             store.mkdir(exist_ok=True, mode=0o711)
-            fd = os.open(store / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                continue
-            return store, fd
+            fd = try_lock(store / ".lock")
+            if fd is not None:
+                return store, fd
         raise RemoteDockerError(f"all 64 kept layer stores of {project} are in use")
 
     def _expire_kept_stores(self) -> None:
@@ -144,13 +134,12 @@ class RemoteDockerHost:
             used = store / ".last-used"
             if not used.exists() or used.stat().st_mtime >= cutoff:
                 continue
-            fd = os.open(store / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fd = try_lock(store / ".lock")
+            if fd is None:
+                continue  # a job is using it right now
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 log.info("removing the layer store %s, unused for %g days", store, self.settings.dlc_unused_days)
-                _remove_tree(store)
-            except BlockingIOError:
-                pass
+                remove_tree(store)
             finally:
                 os.close(fd)
 
@@ -319,7 +308,7 @@ class RemoteDockerHost:
             os.close(engine.kept_lock)
             engine.kept_lock = None
         else:
-            await asyncio.to_thread(_remove_tree, engine.data_root)
+            await asyncio.to_thread(remove_tree, engine.data_root)
         await asyncio.to_thread(self._pool.release, engine.slot)
 
 

@@ -103,13 +103,7 @@ class SlotPool:
 
     def _try_lock(self, index: int) -> int | None:
         self.run_root.mkdir(parents=True, exist_ok=True, mode=0o711)
-        fd = os.open(self.run_root / f"{index}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return None
-        return fd
+        return try_lock(self.run_root / f"{index}.lock")
 
     def acquire(self) -> Slot:
         """The first free slot whose subnet nothing else on this host routes, cleaned of any leftovers."""
@@ -147,6 +141,23 @@ class SlotPool:
             finally:
                 os.close(fd)
         return cleaned
+
+
+def try_lock(path: Path) -> int | None:
+    """An exclusive flock on `path` (made if missing) as an open descriptor; None when someone holds it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def remove_tree(path: Path | str) -> None:
+    """Unmount what is mounted below `path`, then delete it without crossing into other file systems."""
+    unmount_under(Path(path))
+    _run(["rm", "-rf", "--one-file-system", str(path)], check=False)
 
 
 def _processes_using(path: Path) -> list[int]:
@@ -267,13 +278,11 @@ def clean_slot(slot: Slot) -> int:
     had_owner = slot.run_dir.exists()  # an engine ran in this slot since the host started
     if had_owner:
         found = int(kill_processes_using(slot.run_dir))
-        unmount_under(slot.run_dir)
         with contextlib.suppress(OSError):
             for line in slot.scratch_list.read_text().splitlines():
                 if line.strip():
-                    unmount_under(Path(line))
-                    _run(["rm", "-rf", "--one-file-system", line], check=False)
-        _run(["rm", "-rf", "--one-file-system", str(slot.run_dir)], check=False)
+                    remove_tree(line)
+        remove_tree(slot.run_dir)
     if remove_firewall_rules(slot):
         found = 1
     if Path(f"/sys/class/net/{slot.bridge}").exists():
