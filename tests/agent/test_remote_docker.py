@@ -17,7 +17,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from rondo.agent.remote_docker.engine import RemoteDockerHost, RemoteDockerSettings, parse_preload
-from rondo.agent.remote_docker.slots import IPTABLES_COMMENT, SlotError, SlotPool
+from rondo.agent.remote_docker.slots import IPTABLES_COMMENT, SlotError, SlotPool, try_lock
 from rondo.agent.remote_docker.tls import make_tls
 
 
@@ -143,3 +143,22 @@ async def test_a_kept_layer_store_never_takes_other_engines_bridges_with_it() ->
             await host.stop(other)
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def test_kept_layer_stores_unused_for_days_are_removed_unless_a_job_holds_them(tmp_path: Path) -> None:
+    host = RemoteDockerHost(RemoteDockerSettings(data_dir=tmp_path, dlc_unused_days=3), lambda: None)
+    old_idle, old_busy, recent = (tmp_path / "dlc" / "p" / k for k in ("0", "1", "2"))
+    for store in (old_idle, old_busy, recent):
+        (store / "engine").mkdir(parents=True)
+        (store / ".last-used").touch()
+    four_days_ago = time.time() - 4 * 86400
+    for store in (old_idle, old_busy):
+        os.utime(store / ".last-used", (four_days_ago, four_days_ago))
+    busy = try_lock(old_busy / ".lock")  # a running job's engine holds it
+    assert busy is not None
+    try:
+        host._expire_kept_stores()
+    finally:
+        os.close(busy)
+    assert not old_idle.exists()
+    assert (old_busy / "engine").exists() and (recent / "engine").exists()
