@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -80,6 +81,19 @@ async def test_environment_is_clean_home_is_private_and_dirs_exist(tmp_path: Pat
         del os.environ["RONDO_AGENT_SECRET_FOR_TEST"]
     assert out.strip() == f"[] hi {home} {home}/project sv"
     assert not home.exists()  # the task's directory is removed at the end
+
+
+async def test_job_commands_are_installed_once_read_only_and_again_when_removed(tmp_path: Path) -> None:
+    executor = MachineExecutor(tmp_path / "w")
+    await executor.start()
+    tools = tmp_path / "w" / "bin"
+    assert (tools / "circleci").stat().st_mode & 0o777 == 0o555
+    for _ in range(2):
+        async with executor.prepare(spec()) as env:
+            outcome, out = await run(env, "command -v circleci circleci-agent; circleci env subst <<< '$GREETING'")
+        assert outcome.status == StepStatus.SUCCESS, out
+        assert out.splitlines() == [str(tools / "circleci"), str(tools / "circleci-agent"), "hi"]
+        shutil.rmtree(tools)  # an operator cleaning the work directory: the next job gets them back
 
 
 async def test_no_output_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:

@@ -122,3 +122,20 @@ async def test_pipeline_numbers_are_distinct_under_concurrency(db: Database) -> 
 
     numbers = await asyncio.gather(*(take() for _ in range(20)))
     assert sorted(numbers) == list(range(1, 21))
+
+
+async def test_a_drained_or_lost_agent_claims_nothing(db: Database) -> None:
+    # The claim itself checks the agent: a long poll woken after a drain (or after the agent was
+    # declared down) must not hand it work.
+    agent_ids = await _seed(db, 1)
+    async with db.session() as s:
+        drained, lost = (await s.get(Agent, agent_ids[0])), (await s.get(Agent, agent_ids[1]))
+        assert drained is not None and lost is not None
+        drained.drain = True
+        lost.state = "down"
+    for agent_id in agent_ids[:2]:
+        async with db.session() as s:
+            assert await task_q.claim_next(s, agent_id, ["machine"], skip_locked=not db.is_sqlite, now=utcnow()) is None
+    async with db.session() as s:
+        task = await task_q.claim_next(s, agent_ids[2], ["machine"], skip_locked=not db.is_sqlite, now=utcnow())
+        assert task is not None and task.agent_id == agent_ids[2]

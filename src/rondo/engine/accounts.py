@@ -98,13 +98,13 @@ class Accounts:
     async def caller_for_token(self, token: str) -> User | ProjectGrant | None:
         """Who an API token stands for: an active user (personal token) or a project token's grant."""
         async with self._db.session() as session:
-            found = await user_q.token_by_digest(session, token_digest(self._key, token), "user", "project")
+            found = await user_q.token_and_user_by_digest(session, token_digest(self._key, token), "user", "project")
             if found is None:
                 return None
-            await user_q.touch_token(session, found)
-            if found.kind == "project":
-                return ProjectGrant.of(found)
-            user = await session.get(User, found.user_id) if found.user_id else None
+            api_token, user = found
+            await user_q.touch_token(session, api_token)
+            if api_token.kind == "project":
+                return ProjectGrant.of(api_token)
             if user is None or user.suspended:
                 return None
             return user

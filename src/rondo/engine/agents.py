@@ -122,21 +122,27 @@ class AgentService:
     async def claim(self, agent_id: uuid.UUID, free_slots: int, wait_s: float) -> TaskSpec | None:
         """Hand out the oldest task the agent can run; wait up to `wait_s` for one to be queued."""
         deadline = time.monotonic() + wait_s
+        seen: tuple[list[str], list[str]] | None = None  # its executors and classes, once marked seen
         while True:
             waiter = self._wakeup.waiter()
             claimed: tuple[Task, list[dict[str, str]]] | None = None
             async with self._db.session() as session:
-                agent = await agent_q.touch_live(session, agent_id)
-                if agent is None:
-                    raise UnknownAgent(f"agent {agent_id} is not registered")
-                if free_slots > 0 and not agent.drain:
+                available = True
+                if seen is None:
+                    agent = await agent_q.touch_live(session, agent_id)
+                    if agent is None:
+                        raise UnknownAgent(f"agent {agent_id} is not registered")
+                    seen = list(agent.executors), list(agent.resource_classes or [])
+                    available = not agent.drain
+                if free_slots > 0 and available:
+                    # Woken again in the same poll: the claim itself checks the agent is still up and undrained.
                     task = await task_q.claim_next(
                         session,
                         agent_id,
-                        list(agent.executors),
+                        seen[0],
                         skip_locked=not self._db.is_sqlite,
                         now=utcnow(),
-                        resource_classes=list(agent.resource_classes or []),
+                        resource_classes=seen[1],
                     )
                     if task is not None:
                         await self._conductor.task_started(session, task)

@@ -58,10 +58,18 @@ class Conductor:
         self._settings = settings
         self.completions = completions or NoCompletions()  # told of every job and workflow that ends
 
-    async def settle_workflow(self, session: AsyncSession, workflow: Workflow) -> SettleResult:
-        """Queue every job whose requirements are met, mark doomed ones not_run, update the status."""
+    async def settle_workflow(
+        self, session: AsyncSession, workflow: Workflow, new_jobs: list[Job] | None = None
+    ) -> SettleResult:
+        """Queue every job whose requirements are met, mark doomed ones not_run, update the status.
+
+        `new_jobs` are all the jobs of a workflow just made in this session (no need to read them back).
+        """
         result = SettleResult()
-        jobs = await pipeline_q.jobs_of(session, workflow.id)
+        if new_jobs is not None:
+            jobs = sorted(new_jobs, key=lambda j: (j.created_at, j.name))  # as jobs_of orders them
+        else:
+            jobs = await pipeline_q.jobs_of(session, workflow.id)
         by_name = {j.name: j for j in jobs}
         graph = {
             j.name: GraphJob(

@@ -24,7 +24,7 @@ from rondo.secrets import continuation
 from rondo.store import pipelines as pipeline_q
 from rondo.store import projects as project_q
 from rondo.store.db import Database
-from rondo.store.models import Job, Pipeline, Project, Workflow
+from rondo.store.models import Job, Organization, Pipeline, Project, Workflow
 from rondo.store.types import utcnow
 from rondo.vcs import VcsError
 
@@ -90,10 +90,16 @@ class PipelineService:
             )
         )
 
-    async def trigger(self, project_id: uuid.UUID, trigger: Trigger, project: Project | None = None) -> Pipeline:
+    async def trigger(
+        self,
+        project_id: uuid.UUID,
+        trigger: Trigger,
+        project: Project | None = None,
+        organization: Organization | None = None,
+    ) -> Pipeline:
         """Create a pipeline and, unless its config has errors, its workflows and first queued jobs.
 
-        `project` is the project's row when the caller has just read it (one query fewer).
+        `project` (and its `organization`) are the rows when the caller has just read them (queries fewer).
         """
         async with self._db.session() as session:
             if project is None or project.id != project_id:
@@ -132,6 +138,8 @@ class PipelineService:
         async with self._db.session() as session:
             session.add(pipeline)
             session.add(project)  # unchanged: queuing jobs reads it from the session, not the database
+            if organization is not None and organization.id == project.organization_id:
+                session.add(organization)  # likewise, for the audit events' lineage
             pipeline.config_source = source
             pipeline.updated_at = utcnow()
             if compiled is not None and compiled.setup and not errors:
@@ -252,10 +260,11 @@ class PipelineService:
             )
             session.add(workflow)
             await session.flush()
+            rows = []
             for wf_job in jobs:
                 definition = job_definition(compiled.jobs[wf_job.job]) if wf_job.type == "build" else {}
                 executor = definition.get("executor", {})
-                session.add(
+                rows.append(
                     Job(
                         workflow_id=workflow.id,
                         project_id=pipeline.project_id,
@@ -271,8 +280,9 @@ class PipelineService:
                         resource_class=str(executor.get("resource_class", "")),
                     )
                 )
+            session.add_all(rows)
             await session.flush()
-            queued += (await self._conductor.settle_workflow(session, workflow)).queued_tasks
+            queued += (await self._conductor.settle_workflow(session, workflow, rows)).queued_tasks
         return queued
 
 

@@ -12,7 +12,7 @@ from rondo.domain.slugs import ProjectSlug, SlugError
 from rondo.server.errors import ApiError
 from rondo.store import pipelines as pipeline_q
 from rondo.store import projects as project_q
-from rondo.store.models import Job, Pipeline, Project, Workflow
+from rondo.store.models import Job, Organization, Pipeline, Project, Workflow
 
 MAX_NUMBER = 2**31 - 1  # pipeline, job and step numbers are 32-bit integer columns
 
@@ -38,6 +38,16 @@ def parse_uuid(value: str, what: str) -> uuid.UUID:
 
 async def project(session: AsyncSession, vcs: str, org: str, repo: str) -> Project:
     found = await project_q.project_by_slug(session, parse_slug(vcs, org, repo).short)
+    if found is None:
+        raise ApiError(404, "Project not found")
+    return found
+
+
+async def project_and_organization(
+    session: AsyncSession, vcs: str, org: str, repo: str
+) -> tuple[Project, Organization]:
+    """The project with its organization, in one query (what triggering a pipeline needs)."""
+    found = await project_q.project_and_organization_by_slug(session, parse_slug(vcs, org, repo).short)
     if found is None:
         raise ApiError(404, "Project not found")
     return found

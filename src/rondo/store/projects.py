@@ -15,6 +15,12 @@ async def project_by_slug(session: AsyncSession, slug: str) -> Project | None:
     return (await session.execute(select(Project).where(Project.slug == slug))).scalar_one_or_none()
 
 
+async def project_and_organization_by_slug(session: AsyncSession, slug: str) -> tuple[Project, Organization] | None:
+    stmt = select(Project, Organization).join(Organization, Organization.id == Project.organization_id)
+    row = (await session.execute(stmt.where(Project.slug == slug))).first()
+    return (row[0], row[1]) if row is not None else None
+
+
 async def project_by_id(session: AsyncSession, project_id: uuid.UUID) -> Project | None:
     return await session.get(Project, project_id)
 

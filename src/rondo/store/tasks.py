@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, delete, select, update
+from sqlalchemy import ColumnElement, delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rondo.domain.status import JobStatus
-from rondo.store.models import OutputChunk, Step, Task
+from rondo.store.models import Agent, OutputChunk, Step, Task
 
 
 def resource_class_filter(resource_classes: list[str]) -> ColumnElement[bool]:
@@ -18,6 +18,10 @@ def resource_class_filter(resource_classes: list[str]) -> ColumnElement[bool]:
     if resource_classes:
         return Task.resource_class.in_(resource_classes)
     return ~Task.resource_class.contains("/")
+
+
+def _available(agent_id: uuid.UUID) -> ColumnElement[bool]:
+    return exists().where(Agent.id == agent_id, Agent.state != "down", Agent.drain.is_(False))
 
 
 async def claim_next(
@@ -29,7 +33,8 @@ async def claim_next(
     now: datetime,
     resource_classes: list[str] | None = None,
 ) -> Task | None:
-    """Take the oldest queued task this agent can run, exactly once across agents and replicas.
+    """Take the oldest queued task this agent can run, exactly once across agents and replicas, unless
+    the agent has meanwhile been drained or declared down.
 
     PostgreSQL locks the chosen row with SKIP LOCKED so concurrent claimers pass over it; SQLite
     serialises writers with BEGIN IMMEDIATE, and the status guard in the UPDATE keeps it exact.
@@ -49,7 +54,7 @@ async def claim_next(
     # One round trip: pick, mark and read the task in a single UPDATE ... RETURNING.
     claim = (
         update(Task)
-        .where(Task.id == oldest.scalar_subquery(), Task.status == JobStatus.QUEUED)
+        .where(Task.id == oldest.scalar_subquery(), Task.status == JobStatus.QUEUED, _available(agent_id))
         .values(status=JobStatus.RUNNING, agent_id=agent_id, started_at=now)
         .returning(Task)
         .execution_options(populate_existing=True)

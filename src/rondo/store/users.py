@@ -48,6 +48,19 @@ async def token_by_digest(session: AsyncSession, digest: str, *kinds: str) -> Ap
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+async def token_and_user_by_digest(
+    session: AsyncSession, digest: str, *kinds: str
+) -> tuple[ApiToken, User | None] | None:
+    """`token_by_digest` with the token's user (None for a project token), in one query."""
+    stmt = (
+        select(ApiToken, User)
+        .outerjoin(User, User.id == ApiToken.user_id)
+        .where(ApiToken.digest == digest, ApiToken.kind.in_(kinds), ApiToken.revoked.is_(False))
+    )
+    row = (await session.execute(stmt)).first()
+    return (row[0], row[1]) if row is not None else None
+
+
 TOUCH_EVERY = timedelta(minutes=1)  # `last_used_at` is to the minute: no write on every request
 
 

@@ -70,17 +70,36 @@ def _kill_group(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
 
 
+def _install_tools(bin_dir: Path) -> None:
+    """The commands every machine job finds first on its PATH: `circleci`, `circleci-agent`, and the ssh
+    wrappers. They are the same for every job, so the executor writes them once (read-only) and each
+    job's PATH points at them."""
+    tmp = bin_dir.with_name(f"{bin_dir.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    script = job_cli_script()
+    for name in ("circleci", "circleci-agent"):
+        (tmp / name).write_bytes(script)
+    for name in ("ssh", "scp", "sftp"):
+        real = shutil.which(name, path=os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"))
+        if real:
+            (tmp / name).write_text(SSH_WRAPPER.format(real=shlex.quote(real)))
+    for path in tmp.iterdir():
+        path.chmod(0o555)
+    shutil.rmtree(bin_dir, ignore_errors=True)
+    tmp.rename(bin_dir)
+
+
 class MachineTaskEnvironment:
-    def __init__(self, spec: TaskSpec, root: Path) -> None:
+    def __init__(self, spec: TaskSpec, root: Path, bin_dir: Path) -> None:
         self._spec = spec
         self._root = root
         self.home = root / "home"
         self.working_directory = _expand(spec.working_directory, self.home, self.home)
         self.env = {**_base_environment(self.home), **spec.environment}
         self.env["CIRCLE_WORKING_DIRECTORY"] = str(self.working_directory)
-        self.bin = root / "bin"
         self.halt_file = root / "halt"
-        self.env["PATH"] = f"{self.bin}:{self.env['PATH']}"
+        self.env["PATH"] = f"{bin_dir}:{self.env['PATH']}"
         self.env["RONDO_HALT_FILE"] = str(self.halt_file)
         self.timings_file = root / "test-timings.json"
         if spec.test_timings:
@@ -91,16 +110,6 @@ class MachineTaskEnvironment:
     def setup(self) -> None:
         self.home.mkdir(parents=True, mode=0o700)
         self.working_directory.mkdir(parents=True, exist_ok=True)
-        self.bin.mkdir(parents=True, exist_ok=True)
-        script = job_cli_script()
-        for name in ("circleci", "circleci-agent"):
-            (self.bin / name).write_bytes(script)
-            (self.bin / name).chmod(0o755)
-        for name in ("ssh", "scp", "sftp"):
-            real = shutil.which(name, path=_base_environment(self.home)["PATH"])
-            if real:
-                (self.bin / name).write_text(SSH_WRAPPER.format(real=shlex.quote(real)))
-                (self.bin / name).chmod(0o755)
         timings = timings_json(self._spec)
         if timings:
             self.timings_file.write_bytes(timings)
@@ -269,18 +278,26 @@ class MachineExecutor:
 
     def __init__(self, work_root: Path) -> None:
         self._work_root = work_root
+        self._bin = work_root / "bin"
+        self._bin_ready = False
 
     async def start(self) -> None:
-        return None
+        self._tools()
 
     async def close(self) -> None:
         return None
 
+    def _tools(self) -> Path:
+        if not self._bin_ready or not self._bin.is_dir():
+            _install_tools(self._bin)
+            self._bin_ready = True
+        return self._bin
+
     @contextlib.asynccontextmanager
     async def prepare(self, spec: TaskSpec) -> AsyncIterator[MachineTaskEnvironment]:
         root = self._work_root / "tasks" / spec.id
-        env = MachineTaskEnvironment(spec, root)
         try:
+            env = MachineTaskEnvironment(spec, root, self._tools())
             shutil.rmtree(root, ignore_errors=True)
             env.setup()
         except OSError as exc:

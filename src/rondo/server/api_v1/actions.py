@@ -73,12 +73,14 @@ async def follow(
 async def _trigger(svc: Services, vcs: str, org: str, repo: str, branch: str | None, body: dict[str, Any],
                    actor: str) -> dict[str, Any]:  # fmt: skip
     async with svc.db.session() as session:
-        project = await lookups.project(session, vcs, org, repo)
+        project, organization = await lookups.project_and_organization(session, vcs, org, repo)
     tag = body.get("tag") if isinstance(body.get("tag"), str) else None
     revision = body.get("revision") if isinstance(body.get("revision"), str) else None
     pipeline = await svc.pipelines.trigger(
         project.id,
         Trigger(type="api", actor=actor, branch=None if tag else branch, tag=tag, revision=revision),
+        project,
+        organization,
     )
     return {"status": 201, "body": "Build created", "pipeline_id": str(pipeline.id), "number": pipeline.number}
 

@@ -79,11 +79,12 @@ async def trigger_pipeline(
 ) -> dict[str, Any]:
     body = body or TriggerRequest()
     async with svc.db.session() as session:
-        project = await lookups.project(session, vcs, org, repo)
+        project, organization = await lookups.project_and_organization(session, vcs, org, repo)
     pipeline = await svc.pipelines.trigger(
         project.id,
         Trigger(type="api", actor=user.login, branch=body.branch, tag=body.tag, parameters=body.parameters),
         project,
+        organization,
     )
     return created_json(pipeline)
 
