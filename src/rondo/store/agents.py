@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rondo.store.models import Agent
@@ -26,14 +26,16 @@ async def touch(session: AsyncSession, agent_id: uuid.UUID) -> None:
 
 async def touch_live(session: AsyncSession, agent_id: uuid.UUID) -> Agent | None:
     """Mark a registered agent seen now and return it; None when it is unknown or was declared down."""
-    stmt = (
-        update(Agent)
-        .where(Agent.id == agent_id, Agent.state != "down")
-        .values(last_seen_at=utcnow(), state="ready")
-        .returning(Agent)
-        .execution_options(populate_existing=True)
-    )
-    return (await session.execute(stmt)).scalars().first()
+    return (await session.execute(_TOUCH_LIVE, {"agent": agent_id, "seen_at": utcnow()})).scalars().first()
+
+
+_TOUCH_LIVE = (
+    update(Agent)
+    .where(Agent.id == bindparam("agent"), Agent.state != "down")
+    .values(last_seen_at=bindparam("seen_at"), state="ready")
+    .returning(Agent)
+    .execution_options(populate_existing=True)
+)
 
 
 async def silent_since(session: AsyncSession, cutoff: datetime) -> list[Agent]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rondo.store.models import ContextEnvVar, ProjectEnvVar, TaskSecrets
@@ -13,9 +13,13 @@ from rondo.store.models import ContextEnvVar, ProjectEnvVar, TaskSecrets
 EnvVarRow = ProjectEnvVar | ContextEnvVar
 
 
+_PROJECT_ENV_VARS = (
+    select(ProjectEnvVar).where(ProjectEnvVar.project_id == bindparam("project_id")).order_by(ProjectEnvVar.name)
+)
+
+
 async def project_env_vars(session: AsyncSession, project_id: uuid.UUID) -> list[ProjectEnvVar]:
-    stmt = select(ProjectEnvVar).where(ProjectEnvVar.project_id == project_id).order_by(ProjectEnvVar.name)
-    return list((await session.execute(stmt)).scalars())
+    return list((await session.execute(_PROJECT_ENV_VARS, {"project_id": project_id})).scalars())
 
 
 async def project_env_var(session: AsyncSession, project_id: uuid.UUID, name: str) -> ProjectEnvVar | None:

@@ -7,7 +7,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.util import identity_key
 
@@ -72,20 +72,24 @@ async def lineage(session: AsyncSession, workflow_id: uuid.UUID) -> tuple[Workfl
     org = _in_session(session, Organization, project.organization_id if project else None)
     if workflow and pipeline and project and org:
         return workflow, pipeline, project, org
-    stmt = (
-        select(Workflow, Pipeline, Project, Organization)
-        .join(Pipeline, Pipeline.id == Workflow.pipeline_id)
-        .join(Project, Project.id == Pipeline.project_id)
-        .join(Organization, Organization.id == Project.organization_id)
-        .where(Workflow.id == workflow_id)
-    )
-    workflow, pipeline, project, org = (await session.execute(stmt)).one()
+    workflow, pipeline, project, org = (await session.execute(_LINEAGE, {"workflow_id": workflow_id})).one()
     return workflow, pipeline, project, org
 
 
+_LINEAGE = (
+    select(Workflow, Pipeline, Project, Organization)
+    .join(Pipeline, Pipeline.id == Workflow.pipeline_id)
+    .join(Project, Project.id == Pipeline.project_id)
+    .join(Organization, Organization.id == Project.organization_id)
+    .where(Workflow.id == bindparam("workflow_id"))
+)
+
+
+_JOBS_OF = select(Job).where(Job.workflow_id == bindparam("workflow_id")).order_by(Job.created_at, Job.name)
+
+
 async def jobs_of(session: AsyncSession, workflow_id: uuid.UUID) -> list[Job]:
-    stmt = select(Job).where(Job.workflow_id == workflow_id).order_by(Job.created_at, Job.name)
-    return list((await session.execute(stmt)).scalars())
+    return list((await session.execute(_JOBS_OF, {"workflow_id": workflow_id})).scalars())
 
 
 async def job_by_number(session: AsyncSession, project_id: uuid.UUID, number: int) -> Job | None:
@@ -102,16 +106,18 @@ async def job_with_lineage(
 ) -> tuple[Job, Workflow, Pipeline, Project, Organization] | None:
     """A job with its workflow, pipeline, project and organization, in one query. While the caller holds
     them, `lineage` finds them in the session (it holds objects weakly)."""
-    stmt = (
-        select(Job, Workflow, Pipeline, Project, Organization)
-        .join(Workflow, Workflow.id == Job.workflow_id)
-        .join(Pipeline, Pipeline.id == Workflow.pipeline_id)
-        .join(Project, Project.id == Pipeline.project_id)
-        .join(Organization, Organization.id == Project.organization_id)
-        .where(Job.id == job_id)
-    )
-    row = (await session.execute(stmt)).first()
+    row = (await session.execute(_JOB_WITH_LINEAGE, {"job_id": job_id})).first()
     return (row[0], row[1], row[2], row[3], row[4]) if row is not None else None
+
+
+_JOB_WITH_LINEAGE = (
+    select(Job, Workflow, Pipeline, Project, Organization)
+    .join(Workflow, Workflow.id == Job.workflow_id)
+    .join(Pipeline, Pipeline.id == Workflow.pipeline_id)
+    .join(Project, Project.id == Pipeline.project_id)
+    .join(Organization, Organization.id == Project.organization_id)
+    .where(Job.id == bindparam("job_id"))
+)
 
 
 # ---- reads for the v1.1 build lists and the cross-project pipeline lists --------------------------

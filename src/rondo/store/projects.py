@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rondo.store.models import Organization, Project, ProjectRef
@@ -15,9 +15,15 @@ async def project_by_slug(session: AsyncSession, slug: str) -> Project | None:
     return (await session.execute(select(Project).where(Project.slug == slug))).scalar_one_or_none()
 
 
+_PROJECT_AND_ORGANIZATION = (
+    select(Project, Organization)
+    .join(Organization, Organization.id == Project.organization_id)
+    .where(Project.slug == bindparam("slug"))
+)
+
+
 async def project_and_organization_by_slug(session: AsyncSession, slug: str) -> tuple[Project, Organization] | None:
-    stmt = select(Project, Organization).join(Organization, Organization.id == Project.organization_id)
-    row = (await session.execute(stmt.where(Project.slug == slug))).first()
+    row = (await session.execute(_PROJECT_AND_ORGANIZATION, {"slug": slug})).first()
     return (row[0], row[1]) if row is not None else None
 
 
@@ -52,25 +58,27 @@ async def ensure_organization(session: AsyncSession, vcs: str, slug: str, name: 
     return org
 
 
+_NEXT_PIPELINE_NUMBER = (
+    update(Project)
+    .where(Project.id == bindparam("project_id"))
+    .values(last_pipeline_number=Project.last_pipeline_number + 1)
+    .returning(Project.last_pipeline_number)
+)
+_NEXT_JOB_NUMBER = (
+    update(Project)
+    .where(Project.id == bindparam("project_id"))
+    .values(last_job_number=Project.last_job_number + 1)
+    .returning(Project.last_job_number)
+)
+
+
 async def next_pipeline_number(session: AsyncSession, project_id: uuid.UUID) -> int:
     """Take the project's next pipeline number; the row lock makes concurrent triggers distinct."""
-    result = await session.execute(
-        update(Project)
-        .where(Project.id == project_id)
-        .values(last_pipeline_number=Project.last_pipeline_number + 1)
-        .returning(Project.last_pipeline_number)
-    )
-    return int(result.scalar_one())
+    return int((await session.execute(_NEXT_PIPELINE_NUMBER, {"project_id": project_id})).scalar_one())
 
 
 async def next_job_number(session: AsyncSession, project_id: uuid.UUID) -> int:
-    result = await session.execute(
-        update(Project)
-        .where(Project.id == project_id)
-        .values(last_job_number=Project.last_job_number + 1)
-        .returning(Project.last_job_number)
-    )
-    return int(result.scalar_one())
+    return int((await session.execute(_NEXT_JOB_NUMBER, {"project_id": project_id})).scalar_one())
 
 
 async def known_refs(session: AsyncSession, project_id: uuid.UUID) -> dict[str, str]:

@@ -4,24 +4,47 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, delete, exists, select, update
+from sqlalchemy import BindParameter, Update, bindparam, delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rondo.domain.status import JobStatus
 from rondo.store.models import Agent, OutputChunk, Step, Task
 
 
-def resource_class_filter(resource_classes: list[str]) -> ColumnElement[bool]:
-    """Tasks an agent's resource classes fit: the ones it lists, or, when it lists none, every class
-    except self-hosted runner classes (`namespace/name`), which need an agent that names them."""
-    if resource_classes:
-        return Task.resource_class.in_(resource_classes)
-    return ~Task.resource_class.contains("/")
+def _claim_statement(skip_locked: bool, by_class: bool) -> Update:
+    """The claim: pick, mark and read the task in a single UPDATE ... RETURNING (one round trip).
+
+    The tasks an agent's resource classes fit are the ones it lists (`by_class`), or, when it lists
+    none, every class except self-hosted runner classes (`namespace/name`), which need an agent that
+    names them. Built once per shape: it runs on every claim.
+    """
+    fits = (
+        Task.resource_class.in_(bindparam("classes", expanding=True))
+        if by_class
+        else ~Task.resource_class.contains("/")
+    )
+    oldest = (
+        select(Task.id)
+        .where(Task.status == JobStatus.QUEUED, Task.executor_type.in_(bindparam("executors", expanding=True)), fits)
+        .order_by(Task.queued_at, Task.id)
+        .limit(1)
+    )
+    if skip_locked:
+        oldest = oldest.with_for_update(skip_locked=True)
+    agent: BindParameter[Any] = bindparam("claimer")
+    available = exists().where(Agent.id == agent, Agent.state != "down", Agent.drain.is_(False))
+    return (
+        update(Task)
+        .where(Task.id == oldest.scalar_subquery(), Task.status == JobStatus.QUEUED, available)
+        .values(status=JobStatus.RUNNING, agent_id=agent, started_at=bindparam("claimed_at"))
+        .returning(Task)
+        .execution_options(populate_existing=True)
+    )
 
 
-def _available(agent_id: uuid.UUID) -> ColumnElement[bool]:
-    return exists().where(Agent.id == agent_id, Agent.state != "down", Agent.drain.is_(False))
+_CLAIMS = {(skip, by_class): _claim_statement(skip, by_class) for skip in (False, True) for by_class in (False, True)}
 
 
 async def claim_next(
@@ -39,27 +62,11 @@ async def claim_next(
     PostgreSQL locks the chosen row with SKIP LOCKED so concurrent claimers pass over it; SQLite
     serialises writers with BEGIN IMMEDIATE, and the status guard in the UPDATE keeps it exact.
     """
-    oldest = (
-        select(Task.id)
-        .where(
-            Task.status == JobStatus.QUEUED,
-            Task.executor_type.in_(executors),
-            resource_class_filter(resource_classes or []),
-        )
-        .order_by(Task.queued_at, Task.id)
-        .limit(1)
-    )
-    if skip_locked:
-        oldest = oldest.with_for_update(skip_locked=True)
-    # One round trip: pick, mark and read the task in a single UPDATE ... RETURNING.
-    claim = (
-        update(Task)
-        .where(Task.id == oldest.scalar_subquery(), Task.status == JobStatus.QUEUED, _available(agent_id))
-        .values(status=JobStatus.RUNNING, agent_id=agent_id, started_at=now)
-        .returning(Task)
-        .execution_options(populate_existing=True)
-    )
-    return (await session.execute(claim)).scalars().first()
+    claim = _CLAIMS[skip_locked, bool(resource_classes)]
+    params = {"executors": executors, "classes": resource_classes or [], "claimer": agent_id, "claimed_at": now}
+    if not resource_classes:
+        del params["classes"]
+    return (await session.execute(claim, params)).scalars().first()
 
 
 async def task_by_id(session: AsyncSession, task_id: uuid.UUID) -> Task | None:

@@ -7,7 +7,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, case, delete, func, select
+from sqlalchemy import Row, bindparam, case, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rondo.domain.test_insights import FAILED_RESULTS, PASSED
@@ -33,14 +33,16 @@ async def tests_of_job(
 
 async def latest_job_with_tests(session: AsyncSession, project_id: uuid.UUID, job_name: str) -> uuid.UUID | None:
     """The newest job of this name in the project that reported test results (for timing-based splits)."""
-    query = (
-        select(Job.id)
-        .where(Job.project_id == project_id, Job.name == job_name)
-        .where(select(JobTestResult.id).where(JobTestResult.job_id == Job.id).exists())
-        .order_by(Job.number.desc())
-        .limit(1)
-    )
-    return await session.scalar(query)
+    return await session.scalar(_LATEST_JOB_WITH_TESTS, {"project_id": project_id, "name": job_name})
+
+
+_LATEST_JOB_WITH_TESTS = (
+    select(Job.id)
+    .where(Job.project_id == bindparam("project_id"), Job.name == bindparam("name"))
+    .where(select(JobTestResult.id).where(JobTestResult.job_id == Job.id).exists())
+    .order_by(Job.number.desc())
+    .limit(1)
+)
 
 
 async def timings(session: AsyncSession, job_id: uuid.UUID, limit: int) -> list[tuple[str | None, str, float]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rondo.store.models import ApiToken, User
@@ -42,22 +42,26 @@ async def add_token(
     return token
 
 
+# Built once: these run on every request (building a statement costs about as much as running it).
+_LIVE_TOKEN = (
+    ApiToken.digest == bindparam("digest"),
+    ApiToken.kind.in_(bindparam("kinds", expanding=True)),
+    ApiToken.revoked.is_(False),
+)
+_TOKEN_BY_DIGEST = select(ApiToken).where(*_LIVE_TOKEN)
+_TOKEN_AND_USER_BY_DIGEST = select(ApiToken, User).outerjoin(User, User.id == ApiToken.user_id).where(*_LIVE_TOKEN)
+
+
 async def token_by_digest(session: AsyncSession, digest: str, *kinds: str) -> ApiToken | None:
     """The live (not revoked) token of one of these kinds with this digest."""
-    stmt = select(ApiToken).where(ApiToken.digest == digest, ApiToken.kind.in_(kinds), ApiToken.revoked.is_(False))
-    return (await session.execute(stmt)).scalar_one_or_none()
+    return (await session.execute(_TOKEN_BY_DIGEST, {"digest": digest, "kinds": list(kinds)})).scalar_one_or_none()
 
 
 async def token_and_user_by_digest(
     session: AsyncSession, digest: str, *kinds: str
 ) -> tuple[ApiToken, User | None] | None:
     """`token_by_digest` with the token's user (None for a project token), in one query."""
-    stmt = (
-        select(ApiToken, User)
-        .outerjoin(User, User.id == ApiToken.user_id)
-        .where(ApiToken.digest == digest, ApiToken.kind.in_(kinds), ApiToken.revoked.is_(False))
-    )
-    row = (await session.execute(stmt)).first()
+    row = (await session.execute(_TOKEN_AND_USER_BY_DIGEST, {"digest": digest, "kinds": list(kinds)})).first()
     return (row[0], row[1]) if row is not None else None
 
 
@@ -88,8 +92,11 @@ async def user_for_token(session: AsyncSession, digest: str) -> User | None:
     return await session.get(User, token.user_id)
 
 
+_USER_BY_LOGIN = select(User).where(User.login == bindparam("login"))
+
+
 async def user_by_login(session: AsyncSession, login: str) -> User | None:
-    return (await session.execute(select(User).where(User.login == login))).scalar_one_or_none()
+    return (await session.execute(_USER_BY_LOGIN, {"login": login})).scalar_one_or_none()
 
 
 async def all_users(session: AsyncSession) -> list[User]:
