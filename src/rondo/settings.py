@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
-        return f"sqlite+aiosqlite:///{self.resolved_data_dir / 'rondo.db'}"
+        return f"sqlite:///{self.resolved_data_dir / 'rondo.db'}"
 
     @property
     def resolved_public_url(self) -> str:

@@ -1,4 +1,5 @@
-"""Database connections: one async engine per process, SQLite (WAL, BEGIN IMMEDIATE) or PostgreSQL."""
+"""Database connections: one async engine per process, SQLite (WAL, BEGIN IMMEDIATE, on the event loop's thread,
+transactions taking turns; see sqlite_inline) or PostgreSQL."""
 
 from __future__ import annotations
 
