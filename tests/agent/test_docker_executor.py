@@ -14,6 +14,7 @@ import pytest
 
 from rondo.agent.executors.docker import DockerExecutor, DockerSettings
 from rondo.agent.executors.docker_networks import POOL_LABEL, NetworkPool, owner_of_this_process
+from rondo.agent.executors.docker_warm import WARM_LABEL
 from rondo.agent.executors.machine import MachineExecutor
 from rondo.domain.agent_protocol import TaskSpec
 from rondo.domain.status import JobStatus
@@ -55,8 +56,11 @@ async def test_the_pool_hands_out_distinct_fresh_networks_and_removes_its_own(cl
         assert len({n.name for n in taken}) == 3
         released = taken.pop()
         pool.release(released, [])
-        await until(lambda: len(networks_of(client, owner)) == 4, "the pool full again once one is given back")
-        assert released.name not in networks_of(client, owner), "a released network is gone, never reused"
+        # Taking refills the pool; a released network is removed, never reused.
+        await until(
+            lambda: len(networks_of(client, owner)) == 4 and released.name not in networks_of(client, owner),
+            "two taken, two ready again, and the released one gone",
+        )
     finally:
         await pool.close()
     assert networks_of(client, owner) == {n.name for n in taken}, "close removes only what was not handed out"
@@ -172,3 +176,61 @@ async def test_root_jobs_mount_the_helper_read_only_once_the_agent_has_filled_it
     finally:
         await executor.close()
     assert helper.name not in {v.name for v in client.volumes.list()}, "the agent's volume goes when it stops"
+
+
+def warm_ones(client: Any) -> dict[str, str]:
+    """This process's warm primaries: container id -> the network it waits on."""
+    owner = owner_of_this_process()
+    found = client.api.containers(all=True, filters={"label": [WARM_LABEL, f"{POOL_LABEL}={owner}"]})
+    return {c["Id"]: c["HostConfig"]["NetworkMode"] for c in found}  # summaries: no inspect racing a removal
+
+
+async def test_a_job_like_the_last_one_starts_in_a_warm_primary_and_others_start_cold(client: Any) -> None:
+    executor = DockerExecutor(DockerSettings(warm_primaries=2))
+    await executor.start()
+    try:
+        status, out, _ = await execute(docker_task(run("echo first")), executor)  # cold; then two are made
+        assert status == JobStatus.SUCCESS, out
+        await until(lambda: len(warm_ones(client)) == 2, "two warm primaries")
+        warm = warm_ones(client)
+        assert len(set(warm.values())) == 2, "each on a network of its own"
+        step = run('echo "$HOME"; circleci-agent --help >/dev/null && echo helper')
+        async with executor.prepare(docker_task(step)) as env:
+            assert env.primary.id in warm, "the job took a warm primary"
+            network = client.api.inspect_container(env.primary.id)["HostConfig"]["NetworkMode"]
+            assert network == warm[env.primary.id]
+            taken = env.primary.id
+        await until(lambda: taken not in warm_ones(client), "a warm primary serving one job, then removed")
+        status, out, _ = await execute(docker_task(step), executor)
+        assert status == JobStatus.SUCCESS and out[0].split() == ["/root", "helper"], out
+
+        # Another shape (here another user) starts cold; the warm ones then follow the new shape.
+        before = set(warm_ones(client))
+        async with executor.prepare(docker_task(user="nobody")) as env:
+            assert env.primary.id not in before
+        await until(lambda: not before & set(warm_ones(client)) and len(warm_ones(client)) == 2, "new shape")
+        users = {client.api.inspect_container(c)["Config"]["User"] for c in warm_ones(client)}
+        assert users == {"nobody"}
+
+        # A warm primary removed behind the agent's back: the job starts cold, and runs.
+        for container_id in warm_ones(client):
+            client.api.remove_container(container_id, force=True)
+        whoami = {**run("whoami"), "working_directory": "/tmp"}  # nobody's home cannot be made
+        status, out, _ = await execute(docker_task(whoami, user="nobody"), executor)
+        assert status == JobStatus.SUCCESS and out[0].split() == ["nobody"], out
+    finally:
+        await executor.close()
+    assert not warm_ones(client), "the warm primaries go when the agent stops"
+    assert not networks_of(client, owner_of_this_process()), "with their networks"
+
+
+async def test_no_warm_primaries_when_turned_off(client: Any) -> None:
+    executor = DockerExecutor(DockerSettings(warm_primaries=0))
+    await executor.start()
+    try:
+        status, out, _ = await execute(docker_task(run("true")), executor)
+        assert status == JobStatus.SUCCESS, out
+        await asyncio.sleep(1.0)
+        assert not warm_ones(client)
+    finally:
+        await executor.close()

@@ -41,7 +41,7 @@ jobs:
       - run:
           name: Build a really basic docker image
           command: |
-{''.join('            ' + line + chr(10) for line in BUILD.splitlines())}
+{"".join("            " + line + chr(10) for line in BUILD.splitlines())}
       - run: docker version
       - run:
           name: The engine is this job's own, over TLS

@@ -31,6 +31,7 @@ def run_agent(
     remote_docker: str = "off",
     remote_settings: RemoteDockerSettings | None = None,
     ecr_endpoint: str | None = None,
+    warm_primaries: int = 2,
 ) -> None:
     logging.basicConfig(
         level=os.environ.get("RONDO_LOG_LEVEL", "info").upper(),
@@ -51,14 +52,20 @@ def run_agent(
     if docker == "on" or (docker == "auto" and DockerExecutor.available()):
         try:
             settings = DockerSettings(
-                network=docker_network, image_map=parse_image_map(image_map), ecr_endpoint=ecr_endpoint
+                network=docker_network,
+                image_map=parse_image_map(image_map),
+                ecr_endpoint=ecr_endpoint,
+                warm_primaries=warm_primaries,
             )
         except ValueError as exc:
             raise SystemExit(f"rondo agent: --image-map: {exc}") from None
         remote = _remote_docker(remote_docker, remote_settings or RemoteDockerSettings(), settings)
         executors["docker"] = DockerExecutor(settings, remote)
         logging.getLogger(__name__).info(
-            "docker jobs: on (network %s); setup_remote_docker: %s", docker_network, "on" if remote else "off"
+            "docker jobs: on (network %s, %d warm primaries); setup_remote_docker: %s",
+            docker_network,
+            warm_primaries if docker_network != "host" else 0,
+            "on" if remote else "off",
         )
 
     async def main() -> None:

@@ -89,6 +89,13 @@ def agent(
     docker_network: str = typer.Option(
         "bridge", "--docker-network", envvar="RONDO_DOCKER_NETWORK", help="bridge (a network per job) or host"
     ),
+    docker_warm_primaries: int = typer.Option(
+        2,
+        "--docker-warm-primaries",
+        envvar="RONDO_DOCKER_WARM_PRIMARIES",
+        min=0,
+        help="Primary containers like the last job's kept started ahead (bridge network); 0: none",
+    ),
     image_map: str = typer.Option(
         "", "--image-map", envvar="RONDO_IMAGE_MAP", help="Development aid: pattern=local-image,… for config images"
     ),
@@ -148,7 +155,7 @@ def agent(
         raise typer.BadParameter(str(exc)) from None
     run_agent(
         server, token, name, tasks, work_dir, resource_class, parent_pid, docker, docker_network, image_map,
-        remote_docker, remote, ecr_endpoint or None,
+        remote_docker, remote, ecr_endpoint or None, docker_warm_primaries,
     )  # fmt: skip
 
 

@@ -46,6 +46,7 @@ from rondo.agent.executors.docker_helper import (
     step_dir_tar,
 )
 from rondo.agent.executors.docker_networks import POOL_LABEL, NetworkPool, owner_of_this_process
+from rondo.agent.executors.docker_warm import WARM_LABEL, PrimaryShape, WarmContainer, WarmPrimary
 from rondo.agent.executors.registry_auth import pull_credentials
 from rondo.agent.remote_docker.engine import RemoteDockerError, RemoteDockerHost, RemoteEngine, engine_environment
 from rondo.agent.steps.ssh_keys import checkout_ssh, install_checkout_key
@@ -88,6 +89,7 @@ class DockerSettings:
     base_url: str | None = None  # default: DOCKER_HOST or the local socket
     ecr_endpoint: str | None = None  # an ECR-compatible endpoint instead of AWS's (a test server)
     network_pool: int = 2  # private job networks made ahead (bridge mode)
+    warm_primaries: int = 2  # bridge mode: primaries like the last job's started ahead (docker_warm); 0: none
 
     def image(self, name: str) -> str:
         for pattern, image in self.image_map:
@@ -100,6 +102,45 @@ def limits_for(resource_class: str) -> tuple[float, int]:
     """CPUs and memory for a resource class, capped at what this machine has."""
     cpus, memory_mb = size_of(resource_class)
     return min(cpus, float(os.cpu_count() or 1)), memory_mb
+
+
+def _create_container(
+    client: Any,
+    image: str,
+    spec: DockerImageSpec,
+    *,
+    primary: bool,
+    network_mode: str,
+    cpus: float,
+    memory_mb: int,
+    mounts: list[Any],
+    labels: dict[str, str],
+    hostname: str | None,
+) -> Any:
+    """Create (not start) one of a job's containers; a primary without its own command keeps alive."""
+    entrypoint = spec.entrypoint
+    command = spec.command
+    if primary and entrypoint is None and command is None:
+        entrypoint, command = KEEP_ALIVE[:1], KEEP_ALIVE[1:]
+    host_config = client.api.create_host_config(
+        network_mode=network_mode, init=True, nano_cpus=int(cpus * 1e9), mem_limit=f"{memory_mb}m", mounts=mounts
+    )
+    kwargs: dict[str, Any] = {
+        "detach": True,
+        "labels": labels,
+        "environment": dict(spec.environment),
+        "host_config": host_config,
+    }
+    if entrypoint is not None:
+        kwargs["entrypoint"] = entrypoint
+    if command is not None:
+        kwargs["command"] = command
+    if spec.user:
+        kwargs["user"] = spec.user
+    if hostname is not None:
+        kwargs["hostname"] = hostname
+    created = client.api.create_container(image, **kwargs)
+    return client.containers.prepare_model({"Id": created["Id"]})
 
 
 def _tar_of(files: dict[str, bytes], mode: int = 0o755) -> bytes:
@@ -129,11 +170,14 @@ class DockerTaskEnvironment:
         networks: NetworkPool | None = None,
         helper: HelperVolume | None = None,
         remote: RemoteDockerHost | None = None,
+        warm: WarmPrimary | None = None,
     ) -> None:
         self._spec = spec
         self._settings = settings
         self._client = client
         self._networks = networks
+        self._warm = warm
+        self.primary_shape: PrimaryShape | None = None  # what a warm container for the next job looks like
         self._helper = helper
         self._helper_mounted = False
         self._remote_host = remote
@@ -164,12 +208,20 @@ class DockerTaskEnvironment:
 
     async def _setup(self, images: list[DockerImageSpec]) -> None:
         cpus, memory_mb = limits_for(self._spec.executor.resource_class)
-        network_mode = "host"
         if self._settings.network != "host":
-            self._network = await (self._networks.take() if self._networks else self._call(self._new_network))
-            network_mode = self._network.name
-        self.primary, config = await self._start(images[0], primary=True, network_mode=network_mode, cpus=cpus,
-                                                 memory_mb=memory_mb)  # fmt: skip
+            self.primary_shape = PrimaryShape.of(images[0], self._settings.image(images[0].image), cpus, memory_mb)
+        warm = await self._warm.take(self.primary_shape) if self._warm is not None else None
+        if warm is not None:  # started ahead for a job like this one (docker_warm)
+            self._network, self.primary, config = warm.network, warm.container, warm.config
+            self._helper_mounted = warm.helper_mounted
+            self._containers.append(self.primary)
+        else:
+            network_mode = "host"
+            if self._settings.network != "host":
+                self._network = await (self._networks.take() if self._networks else self._call(self._new_network))
+                network_mode = self._network.name
+            self.primary, config = await self._start(images[0], primary=True, network_mode=network_mode, cpus=cpus,
+                                                     memory_mb=memory_mb)  # fmt: skip
         # Service containers join the primary's network namespace, so they start once it runs; meanwhile
         # the primary gets the `circleci` helper.
         shared = f"container:{self.primary.id}"
@@ -287,30 +339,13 @@ class DockerTaskEnvironment:
                 self._helper_mounted = True
             else:
                 self._helper.fill_from(image)  # for later jobs; this one gets a copy
-        entrypoint = spec.entrypoint
-        command = spec.command
-        if primary and entrypoint is None and command is None:
-            entrypoint, command = KEEP_ALIVE[:1], KEEP_ALIVE[1:]
-        host_config = self._api.create_host_config(
-            network_mode=network_mode, init=True, nano_cpus=int(cpus * 1e9), mem_limit=f"{memory_mb}m", mounts=mounts
-        )
-        kwargs: dict[str, Any] = {
-            "detach": True,
-            "labels": {**self._label, POOL_LABEL: self._networks.owner} if self._networks else self._label,
-            "environment": dict(spec.environment),
-            "host_config": host_config,
-        }
-        if entrypoint is not None:
-            kwargs["entrypoint"] = entrypoint
-        if command is not None:
-            kwargs["command"] = command
-        if spec.user:
-            kwargs["user"] = spec.user
-        if primary and network_mode != "host" and self._network is not None:
-            kwargs["hostname"] = spec.name or "localhost"
+        labels = {**self._label, POOL_LABEL: self._networks.owner} if self._networks else self._label
+        hostname = (spec.name or "localhost") if primary and network_mode != "host" and self._network else None
         try:
-            created = await self._call(self._api.create_container, image, **kwargs)
-            container = self._client.containers.prepare_model({"Id": created["Id"]})
+            container = await self._call(
+                _create_container, self._client, image, spec, primary=primary, network_mode=network_mode,
+                cpus=cpus, memory_mb=memory_mb, mounts=mounts, labels=labels, hostname=hostname,
+            )  # fmt: skip
             self._containers.append(container)
             await self._call(self._api.start, container.id)
         except docker.errors.APIError as exc:
@@ -586,6 +621,7 @@ class DockerExecutor:
         self._client: Any = None  # one engine connection for every job (made at start or first use)
         self._networks: NetworkPool | None = None
         self._helper: HelperVolume | None = None
+        self._warm: WarmPrimary | None = None
 
     @staticmethod
     def available(base_url: str | None = None) -> bool:
@@ -629,10 +665,44 @@ class DockerExecutor:
                 await self._networks.start()  # removes stale networks and their containers first
             await asyncio.to_thread(remove_stale_volumes, client)
             self._helper = HelperVolume(client, owner, helper_files(job_cli_script()))
+            if self._networks is not None and self._settings.warm_primaries > 0:
+                self._warm = WarmPrimary(
+                    client, self._make_warm, self._discard_warm, self._networks.idle, self._settings.warm_primaries
+                )
         except Exception as exc:  # jobs make their own networks and copy the helper in then
             log.warning("docker: cannot prepare ahead for jobs: %s", exc)
 
+    async def _make_warm(self, shape: PrimaryShape) -> WarmContainer:
+        assert self._networks is not None and self._client is not None
+        client, networks = self._client, self._networks
+        image = await asyncio.to_thread(client.images.get, shape.image)  # only images a job just used
+        config = dict(image.attrs.get("Config") or {})
+        spec = DockerImageSpec(image=shape.image, user=shape.user, environment=dict(shape.environment))
+        helper = self._helper
+        mounted = bool(helper is not None and helper.ready and is_root(shape.user or str(config.get("User") or "")))
+        mounts = [helper.mount(f"{STEP_DIR}/bin")] if helper is not None and mounted else []
+        network = await networks.take()
+        container = None
+        try:
+            container = await asyncio.to_thread(
+                _create_container, client, shape.image, spec, primary=True, network_mode=network.name,
+                cpus=shape.cpus, memory_mb=shape.memory_mb, mounts=mounts, hostname=shape.hostname,
+                labels={POOL_LABEL: networks.owner, WARM_LABEL: "1"},
+            )  # fmt: skip
+            await asyncio.to_thread(client.api.start, container.id)
+        except BaseException:
+            networks.release(network, [container] if container is not None else [])
+            raise
+        return WarmContainer(shape, container, network, config, str(image.id), mounted)
+
+    async def _discard_warm(self, warm: WarmContainer) -> None:
+        if self._networks is not None:
+            self._networks.release(warm.network, [warm.container])
+
     async def close(self) -> None:
+        if self._warm is not None:
+            await self._warm.close()
+            self._warm = None
         if self._networks is not None:
             await self._networks.close()
             self._networks = None
@@ -646,7 +716,9 @@ class DockerExecutor:
     @contextlib.asynccontextmanager
     async def prepare(self, spec: TaskSpec) -> AsyncIterator[DockerTaskEnvironment]:
         client = await self._connect()
-        env = DockerTaskEnvironment(spec, self._settings, client, self._networks, self._helper, self._remote)
+        env = DockerTaskEnvironment(
+            spec, self._settings, client, self._networks, self._helper, self._remote, self._warm
+        )
         try:
             try:
                 await env.setup()
@@ -654,6 +726,8 @@ class DockerExecutor:
                 raise
             except Exception as exc:
                 raise ExecutorError(f"cannot set up the job's containers: {exc}") from exc
+            if self._warm is not None:
+                self._warm.prepare(env.primary_shape)  # for the next job, once no job is starting
             yield env
         finally:
             await env.teardown()

@@ -119,6 +119,10 @@ class NetworkPool:
             if not self._starting_jobs:
                 self._idle.set()
 
+    async def idle(self) -> None:
+        """Return once no job is starting its containers."""
+        await self._idle.wait()
+
     async def _make_one(self) -> None:
         await self._idle.wait()
         try:
@@ -134,7 +138,9 @@ class NetworkPool:
     async def take(self) -> Any:
         """A network no job has used (made on the spot when none is ready); give it back with `release`."""
         if self._ready:
-            return self._ready.pop(0)
+            network = self._ready.pop(0)
+            self._refill()
+            return network
         return await asyncio.to_thread(self._create)
 
     def release(self, network: Any, containers: list[Any]) -> None:
