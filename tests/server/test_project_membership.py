@@ -134,7 +134,10 @@ async def cross_project_lists(client: httpx2.AsyncClient) -> dict[str, set[str]]
     recent = ok(await client.get("/api/v1.1/recent-builds"))
     projects = ok(await client.get("/api/v1.1/projects"))
     followed = ok(await client.get("/api/private/me/followed-projects"))["items"]
+    page = await client.get("/")  # the web UI's pipelines page
+    assert page.status_code == 200
     return {
+        "/": {slug for slug in BOTH if f">{slug}</a>" in page.text},
         "/api/v2/pipeline": {p["project_slug"] for p in pipelines},
         "/api/v1.1/recent-builds": {f"gh/{b['username']}/{b['reponame']}" for b in recent},
         "/api/v1.1/projects": {f"gh/{p['username']}/{p['reponame']}" for p in projects},
@@ -143,7 +146,7 @@ async def cross_project_lists(client: httpx2.AsyncClient) -> dict[str, set[str]]
 
 
 BOTH = {"gh/acme/app", "gh/other/lib"}
-LISTS = ("/api/v2/pipeline", "/api/v1.1/recent-builds", "/api/v1.1/projects", "/api/private/me/followed-projects")
+LISTS = ("/", "/api/v2/pipeline", "/api/v1.1/recent-builds", "/api/v1.1/projects", "/api/private/me/followed-projects")
 
 
 def every_list(slugs: set[str]) -> dict[str, set[str]]:
