@@ -184,13 +184,29 @@ jobs:
 workflows:
   main:
     jobs:
-      - build: {context: first}
+      - hold: {type: approval}
+      - build: {context: first, requires: [hold]}
 """
+
+
+async def held(api: httpx2.AsyncClient, pipeline_id: str) -> tuple[str, str]:
+    """The workflow once it waits on its hold job, and the hold's approval request id."""
+
+    async def on_hold() -> tuple[str, str] | None:
+        wfs = (await api.get(f"/api/v2/pipeline/{pipeline_id}/workflow")).json()["items"]
+        if not wfs or wfs[0]["status"] != "on_hold":
+            return None
+        jobs = (await api.get(f"/api/v2/workflow/{wfs[0]['id']}/job")).json()["items"]
+        return wfs[0]["id"], next(j["approval_request_id"] for j in jobs if j["name"] == "hold")
+
+    return await wait_for(on_hold, what="the workflow to wait on its hold")  # type: ignore[no-any-return]
 
 
 async def test_a_context_needs_a_triggering_user_who_works_in_its_organization(
     server: InProcessServer, tmp_path: Path
 ) -> None:
+    """A user who leaves the organization while their pipeline waits on a hold: once approved, its job
+    may not use the organization's context (a user outside it cannot trigger a pipeline of it at all)."""
     repo = make_repo(tmp_path / "repo", {".circleci/config.yml": MEMBERS_CONFIG})
     async with server.api() as api:
         project = await ok(await api.post("/api/v2/project/gh/acme/app", json={"vcs_url": str(repo)}), 201)
@@ -198,15 +214,22 @@ async def test_a_context_needs_a_triggering_user_who_works_in_its_organization(
         ctx = await ok(await api.post("/api/v2/context", json={"name": "first", "owner": {"id": org_id}}))
         await ok(await api.put(f"/api/v2/context/{ctx['id']}/environment-variable/KEY", json={"value": "k-value"}))
         dev = await ok(await api.post("/api/v2/admin/users", json={"login": "dev", "name": "Developer"}), 201)
-        await ok(await api.put(f"/api/v2/organizations/{org_id}/members/admin"))  # now acme lists its members
         async with httpx2.AsyncClient(base_url=server.url, headers={"Circle-Token": dev["token"]}) as as_dev:
-            refused = await ok(await as_dev.post("/api/v2/project/gh/acme/app/pipeline", json={"branch": "main"}), 201)
-            jobs = await jobs_of(api, refused["id"])
+            # acme lists nobody yet: open to dev, whose pipeline then waits on its hold.
+            waiting = await ok(await as_dev.post("/api/v2/project/gh/acme/app/pipeline", json={"branch": "main"}), 201)
+            workflow_id, hold_id = await held(api, waiting["id"])
+            await ok(await api.put(f"/api/v2/organizations/{org_id}/members/admin"))  # now acme lists its members
+            gone = await as_dev.post("/api/v2/project/gh/acme/app/pipeline", json={"branch": "main"})
+            assert gone.status_code == 404, gone.text
+            await ok(await api.post(f"/api/v2/workflow/{workflow_id}/approve/{hold_id}"), 202)
+            jobs = await jobs_of(api, waiting["id"])
             assert jobs["build"]["status"] == "unauthorized"
             details = await ok(await api.get(f"/api/v2/project/gh/acme/app/job/{jobs['build']['job_number']}"))
             assert "which user dev does not work in" in details["messages"][0]["message"]
 
             await ok(await api.put(f"/api/v2/organizations/{org_id}/members/dev"))
             allowed = await ok(await as_dev.post("/api/v2/project/gh/acme/app/pipeline", json={"branch": "main"}), 201)
+            workflow_id, hold_id = await held(api, allowed["id"])
+            await ok(await as_dev.post(f"/api/v2/workflow/{workflow_id}/approve/{hold_id}"), 202)
             assert await server_has_queued(api, allowed["id"])
             assert (await claim_all(server))["build"]["environment"]["KEY"] == "k-value"

@@ -22,15 +22,15 @@ PAGE_SIZE = 100
 @router.get("/me/followed-projects")
 async def followed_projects(
     page_token: str | None = Query(None, alias="page-token"),
-    _: User = Depends(current_user),
+    user: User = Depends(current_user),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
-    """Every project on this server (users follow all of them), by slug, a page at a time."""
+    """Every project the caller may see (users follow all of them), by slug, a page at a time."""
     after = lookups.decode_page_token(page_token)
     if page_token and not after:
         raise ApiError(400, "page-token is not a token this server issued")
     async with svc.db.session() as session:
-        rows = await project_q.projects_after(session, after, PAGE_SIZE + 1)
+        rows = await project_q.projects_after(session, after, PAGE_SIZE + 1, lookups.member_filter(user))
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
     items = []

@@ -44,6 +44,14 @@ class Caller:
         assert self.grant is not None
         return self.grant.actor
 
+    @property
+    def viewer(self) -> User | ProjectGrant:
+        """Who the lookups find a project for (lookups.Viewer)."""
+        if self.user is not None:
+            return self.user
+        assert self.grant is not None
+        return self.grant
+
     def ref(self) -> Ref:
         """The audit log's actor."""
         if self.user is not None:
@@ -63,6 +71,11 @@ class Caller:
                 f"Permission denied: this project API token has the `{self.grant.scope}` scope; "
                 f"this needs {enough(needed)}.",
             )
+
+
+def viewer_of(caller: User | Caller) -> User | ProjectGrant:
+    """Who the lookups find a project for, from what a route's dependency gave it."""
+    return caller.viewer if isinstance(caller, Caller) else caller
 
 
 def token_from_request(request: Request) -> str | None:
@@ -120,7 +133,7 @@ def project_caller(needed: str) -> Callable[..., Awaitable[Caller]]:
         caller = await api_caller(request, svc)
         if caller.grant is not None:
             async with svc.db.session() as session:
-                caller.check((await lookups.project(session, vcs, org, repo)).id, needed)
+                caller.check((await lookups.project(session, caller.grant, vcs, org, repo)).id, needed)
         return caller
 
     return dependency

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from sqlalchemy import delete, exists, or_, select
+from sqlalchemy import ColumnElement, delete, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rondo.store.models import Organization, OrganizationMember, User
 
 
+def works_in_clause(org_id: ColumnElement[Any] | Any, user_id: Any) -> ColumnElement[bool]:
+    """SQL for "the user works in the organization": it lists nobody, or it lists them. `user_id` may be a
+    value or a `bindparam`; NULL matches no member. Administrators are the caller's to let through."""
+    listed_anyone = exists().where(OrganizationMember.organization_id == org_id)
+    listed_user = exists().where(OrganizationMember.organization_id == org_id, OrganizationMember.user_id == user_id)
+    return or_(~listed_anyone, listed_user)
+
+
 async def organizations_of(session: AsyncSession, user_id: uuid.UUID) -> list[Organization]:
     """The organizations a user works in: those that list them, and those that list nobody (open to all)."""
-    listed_anyone = exists().where(OrganizationMember.organization_id == Organization.id)
-    listed_user = exists().where(
-        OrganizationMember.organization_id == Organization.id, OrganizationMember.user_id == user_id
-    )
-    stmt = select(Organization).where(or_(~listed_anyone, listed_user)).order_by(Organization.slug)
+    stmt = select(Organization).where(works_in_clause(Organization.id, user_id)).order_by(Organization.slug)
     return list((await session.execute(stmt)).scalars())
 
 

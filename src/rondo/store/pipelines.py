@@ -12,12 +12,42 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.util import identity_key
 
 from rondo.store.models import Job, Organization, Pipeline, Project, User, Workflow
+from rondo.store.projects import visible_to, works_in_project
 
 T = TypeVar("T")
 
 
 async def pipeline_by_id(session: AsyncSession, pipeline_id: uuid.UUID) -> Pipeline | None:
     return await session.get(Pipeline, pipeline_id)
+
+
+_PIPELINE_FOR = (
+    select(Pipeline, Project, works_in_project())
+    .join(Project, Project.id == Pipeline.project_id)
+    .where(Pipeline.id == bindparam("pipeline_id"))
+)
+_WORKFLOW_FOR = (
+    select(Workflow, Pipeline, Project, works_in_project())
+    .join(Pipeline, Pipeline.id == Workflow.pipeline_id)
+    .join(Project, Project.id == Pipeline.project_id)
+    .where(Workflow.id == bindparam("workflow_id"))
+)
+
+
+async def pipeline_for(
+    session: AsyncSession, pipeline_id: uuid.UUID, user_id: uuid.UUID | None
+) -> tuple[Pipeline, Project, bool] | None:
+    """A pipeline, its project and whether the user works in the project's organization, in one query."""
+    row = (await session.execute(_PIPELINE_FOR, {"pipeline_id": pipeline_id, "user_id": user_id})).first()
+    return (row[0], row[1], bool(row[2])) if row is not None else None
+
+
+async def workflow_for(
+    session: AsyncSession, workflow_id: uuid.UUID, user_id: uuid.UUID | None
+) -> tuple[Workflow, Pipeline, Project, bool] | None:
+    """A workflow, its pipeline and project, and whether the user works in the project's organization."""
+    row = (await session.execute(_WORKFLOW_FOR, {"workflow_id": workflow_id, "user_id": user_id})).first()
+    return (row[0], row[1], row[2], bool(row[3])) if row is not None else None
 
 
 async def pipeline_by_number(session: AsyncSession, project_id: uuid.UUID, number: int) -> Pipeline | None:
@@ -133,8 +163,10 @@ async def numbered_jobs(
     statuses: Collection[str] | None = None,
     offset: int = 0,
     limit: int = 30,
+    member: uuid.UUID | None = None,
 ) -> list[BuildRow]:
-    """Jobs that were given a number (v1.1 "builds"), newest first: by number in a project, else by queue time."""
+    """Jobs that were given a number (v1.1 "builds"), newest first: by number in a project, else by queue time.
+    With `member`, only jobs of projects of the organizations that user works in."""
     stmt = (
         select(Job, Workflow, Pipeline, Project)
         .join(Workflow, Job.workflow_id == Workflow.id)
@@ -150,6 +182,8 @@ async def numbered_jobs(
         stmt = stmt.where(Pipeline.branch == branch)
     if statuses is not None:
         stmt = stmt.where(Job.status.in_(list(statuses)))
+    if (kept := visible_to(member)) is not None:
+        stmt = stmt.where(kept)
     result = await session.execute(stmt.offset(offset).limit(limit))
     return [(job, wf, pipe, proj) for job, wf, pipe, proj in result]
 
@@ -220,9 +254,13 @@ async def pipelines_of_projects(
     actor: str | None = None,
     before: tuple[datetime, uuid.UUID] | None = None,
     limit: int = 20,
+    member: uuid.UUID | None = None,
 ) -> list[tuple[Pipeline, Project]]:
-    """Pipelines across projects (all, or `project_ids`), newest first, paged by (created_at, id)."""
+    """Pipelines across projects (all, or `project_ids`), newest first, paged by (created_at, id); with
+    `member`, only of projects of the organizations that user works in."""
     stmt = select(Pipeline, Project).join(Project, Pipeline.project_id == Project.id)
+    if (kept := visible_to(member)) is not None:
+        stmt = stmt.where(kept)
     if project_ids is not None:
         stmt = stmt.where(Pipeline.project_id.in_(list(project_ids)))
     if actor is not None:

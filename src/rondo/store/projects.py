@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from rondo.store.models import Organization, Project, ProjectRef
+from rondo.store.models import Job, Organization, Project, ProjectRef
+from rondo.store.organization_members import works_in_clause
 from rondo.store.types import utcnow
 
 
@@ -15,29 +16,80 @@ async def project_by_slug(session: AsyncSession, slug: str) -> Project | None:
     return (await session.execute(select(Project).where(Project.slug == slug))).scalar_one_or_none()
 
 
+def works_in_project() -> ColumnElement[bool]:
+    """A column for the queries that find a project for someone: whether the user bound as `user_id`
+    works in the project's organization (None binds no user: only open organizations say yes)."""
+    return works_in_clause(Project.organization_id, bindparam("user_id")).label("works_in")
+
+
+def visible_to(member: uuid.UUID | None) -> ColumnElement[bool] | None:
+    """The condition on Project that keeps the projects of organizations `member` works in; None keeps all
+    (administrators)."""
+    return None if member is None else works_in_clause(Project.organization_id, member)
+
+
+# Who-may-see lookups: the project (and whether the user works in its organization) in one query.
+_PROJECT_BY_SLUG_FOR = select(Project, works_in_project()).where(Project.slug == bindparam("slug"))
+_PROJECT_BY_ID_FOR = select(Project, works_in_project()).where(Project.id == bindparam("project_id"))
+_PROJECT_OF_JOB_FOR = (
+    select(Project, works_in_project()).join(Job, Job.project_id == Project.id).where(Job.id == bindparam("job_id"))
+)
 _PROJECT_AND_ORGANIZATION = (
-    select(Project, Organization)
+    select(Project, Organization, works_in_project())
     .join(Organization, Organization.id == Project.organization_id)
     .where(Project.slug == bindparam("slug"))
 )
 
 
-async def project_and_organization_by_slug(session: AsyncSession, slug: str) -> tuple[Project, Organization] | None:
-    row = (await session.execute(_PROJECT_AND_ORGANIZATION, {"slug": slug})).first()
-    return (row[0], row[1]) if row is not None else None
+async def project_by_slug_for(
+    session: AsyncSession, slug: str, user_id: uuid.UUID | None
+) -> tuple[Project, bool] | None:
+    """The project, and whether the user works in its organization."""
+    row = (await session.execute(_PROJECT_BY_SLUG_FOR, {"slug": slug, "user_id": user_id})).first()
+    return (row[0], bool(row[1])) if row is not None else None
+
+
+async def project_by_id_for(
+    session: AsyncSession, project_id: uuid.UUID, user_id: uuid.UUID | None
+) -> tuple[Project, bool] | None:
+    row = (await session.execute(_PROJECT_BY_ID_FOR, {"project_id": project_id, "user_id": user_id})).first()
+    return (row[0], bool(row[1])) if row is not None else None
+
+
+async def project_of_job_for(
+    session: AsyncSession, job_id: uuid.UUID, user_id: uuid.UUID | None
+) -> tuple[Project, bool] | None:
+    row = (await session.execute(_PROJECT_OF_JOB_FOR, {"job_id": job_id, "user_id": user_id})).first()
+    return (row[0], bool(row[1])) if row is not None else None
+
+
+async def project_and_organization_by_slug(
+    session: AsyncSession, slug: str, user_id: uuid.UUID | None = None
+) -> tuple[Project, Organization, bool] | None:
+    """The project, its organization and whether the user works there, in one query (triggering's only read)."""
+    row = (await session.execute(_PROJECT_AND_ORGANIZATION, {"slug": slug, "user_id": user_id})).first()
+    return (row[0], row[1], bool(row[2])) if row is not None else None
 
 
 async def project_by_id(session: AsyncSession, project_id: uuid.UUID) -> Project | None:
     return await session.get(Project, project_id)
 
 
-async def all_projects(session: AsyncSession) -> list[Project]:
-    return list((await session.execute(select(Project).order_by(Project.slug))).scalars())
+async def all_projects(session: AsyncSession, member: uuid.UUID | None = None) -> list[Project]:
+    """Every project, or those of the organizations `member` works in."""
+    stmt = select(Project).order_by(Project.slug)
+    if (kept := visible_to(member)) is not None:
+        stmt = stmt.where(kept)
+    return list((await session.execute(stmt)).scalars())
 
 
-async def projects_after(session: AsyncSession, after_slug: str | None, limit: int) -> list[Project]:
-    """Projects in slug order, starting after `after_slug` (a page of a list)."""
+async def projects_after(
+    session: AsyncSession, after_slug: str | None, limit: int, member: uuid.UUID | None = None
+) -> list[Project]:
+    """Projects in slug order, starting after `after_slug` (a page of a list); only `member`'s, if given."""
     stmt = select(Project).order_by(Project.slug).limit(limit)
+    if (kept := visible_to(member)) is not None:
+        stmt = stmt.where(kept)
     if after_slug is not None:
         stmt = stmt.where(Project.slug > after_slug)
     return list((await session.execute(stmt)).scalars())

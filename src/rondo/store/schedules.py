@@ -5,14 +5,30 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from rondo.store.models import Schedule
+from rondo.store.models import Project, Schedule
+from rondo.store.projects import works_in_project
 
 
 async def schedule_by_id(session: AsyncSession, schedule_id: uuid.UUID) -> Schedule | None:
     return await session.get(Schedule, schedule_id)
+
+
+_SCHEDULE_FOR = (
+    select(Schedule, Project, works_in_project())
+    .join(Project, Project.id == Schedule.project_id)
+    .where(Schedule.id == bindparam("schedule_id"))
+)
+
+
+async def schedule_for(
+    session: AsyncSession, schedule_id: uuid.UUID, user_id: uuid.UUID | None
+) -> tuple[Schedule, Project, bool] | None:
+    """A schedule, its project and whether the user works in the project's organization, in one query."""
+    row = (await session.execute(_SCHEDULE_FOR, {"schedule_id": schedule_id, "user_id": user_id})).first()
+    return (row[0], row[1], bool(row[2])) if row is not None else None
 
 
 async def schedule_by_name(session: AsyncSession, project_id: uuid.UUID, name: str) -> Schedule | None:

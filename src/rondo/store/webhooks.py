@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from rondo.store.models import Webhook, WebhookDelivery
+from rondo.store.models import Project, Webhook, WebhookDelivery
+from rondo.store.projects import works_in_project
 
 PENDING = "pending"
 DELIVERED = "delivered"
@@ -17,6 +18,21 @@ FAILED = "failed"
 
 async def webhook_by_id(session: AsyncSession, webhook_id: uuid.UUID) -> Webhook | None:
     return await session.get(Webhook, webhook_id)
+
+
+_PROJECT_OF_WEBHOOK_FOR = (
+    select(Project, works_in_project())
+    .join(Webhook, Webhook.project_id == Project.id)
+    .where(Webhook.id == bindparam("webhook_id"))
+)
+
+
+async def project_of_webhook_for(
+    session: AsyncSession, webhook_id: uuid.UUID, user_id: uuid.UUID | None
+) -> tuple[Project, bool] | None:
+    """The project a webhook belongs to, and whether the user works in its organization."""
+    row = (await session.execute(_PROJECT_OF_WEBHOOK_FOR, {"webhook_id": webhook_id, "user_id": user_id})).first()
+    return (row[0], bool(row[1])) if row is not None else None
 
 
 async def project_webhooks(session: AsyncSession, project_id: uuid.UUID) -> list[Webhook]:

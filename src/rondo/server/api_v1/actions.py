@@ -51,7 +51,7 @@ async def follow(
     body = await _json_body(request)
     async with svc.db.session() as session:
         try:
-            await lookups.project(session, vcs, org, repo)
+            await lookups.project(session, user, vcs, org, repo)
             return {"followed": True, "first_build": None}
         except ApiError:
             pass
@@ -71,9 +71,9 @@ async def follow(
 
 
 async def _trigger(svc: Services, vcs: str, org: str, repo: str, branch: str | None, body: dict[str, Any],
-                   actor: str) -> dict[str, Any]:  # fmt: skip
+                   who: lookups.Viewer, actor: str) -> dict[str, Any]:  # fmt: skip
     async with svc.db.session() as session:
-        project, organization = await lookups.project_and_organization(session, vcs, org, repo)
+        project, organization = await lookups.project_and_organization(session, who, vcs, org, repo)
     tag = body.get("tag") if isinstance(body.get("tag"), str) else None
     revision = body.get("revision") if isinstance(body.get("revision"), str) else None
     pipeline = await svc.pipelines.trigger(
@@ -91,7 +91,7 @@ async def trigger_branch(
     svc: Services = Depends(services),
 ) -> dict[str, Any]:  # fmt: skip
     """Start a pipeline on a branch (`revision`/`tag` in the body are honoured; `build_parameters` are not)."""
-    return await _trigger(svc, vcs, org, repo, branch, await _json_body(request), caller.login)
+    return await _trigger(svc, vcs, org, repo, branch, await _json_body(request), caller.viewer, caller.login)
 
 
 @router.post("/project/{vcs}/{org}/{repo}/build", status_code=201)
@@ -101,7 +101,7 @@ async def trigger_build(
 ) -> dict[str, Any]:  # fmt: skip
     body = await _json_body(request)
     branch = body.get("branch") if isinstance(body.get("branch"), str) else None
-    return await _trigger(svc, vcs, org, repo, branch, body, user.login)
+    return await _trigger(svc, vcs, org, repo, branch, body, user, user.login)
 
 
 @router.post("/project/{vcs}/{org}/{repo}/{number}/cancel")
@@ -110,7 +110,7 @@ async def cancel_build(
     svc: Services = Depends(services),
 ) -> dict[str, Any]:  # fmt: skip
     async with svc.db.session() as session:
-        project = await lookups.project(session, vcs, org, repo)
+        project = await lookups.project(session, caller.viewer, vcs, org, repo)
         build = await build_by_number(session, project, number)
     try:
         await svc.workflow_actions.cancel_job(build.job.id, caller.login)
@@ -131,7 +131,7 @@ async def retry_build(
 ) -> dict[str, Any]:  # fmt: skip
     """Rerun the build's workflow with just this job; answers the new build once it has a number."""
     async with svc.db.session() as session:
-        project = await lookups.project(session, vcs, org, repo)
+        project = await lookups.project(session, caller.viewer, vcs, org, repo)
         build = await build_by_number(session, project, number)
     try:
         rerun_id = await svc.workflow_actions.rerun(

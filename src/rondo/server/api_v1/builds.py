@@ -23,6 +23,7 @@ from rondo.server.auth import Caller, api_caller, build_viewer, current_user
 from rondo.server.errors import ApiError
 from rondo.server.services import Services, services
 from rondo.store import pipelines as pipeline_q
+from rondo.store import projects as project_q
 from rondo.store import tasks as task_q
 from rondo.store.models import Artifact, Project, User
 
@@ -44,12 +45,12 @@ async def latest_build_artifacts(
     repo: str,
     branch: str | None = None,
     filter: str | None = None,
-    _: Caller = Depends(build_viewer),
+    caller: Caller = Depends(build_viewer),
     svc: Services = Depends(services),
 ) -> list[dict[str, Any]]:
     """Artifacts of the newest build (of `branch`, passing `filter`)."""
     async with svc.db.session() as session:
-        project = await lookups.project(session, vcs, org, repo)
+        project = await lookups.project(session, caller.viewer, vcs, org, repo)
         rows = []
         if branch is None or "\x00" not in branch:  # git allows no NUL in a branch name (nor PostgreSQL)
             rows = await pipeline_q.numbered_jobs(
@@ -70,11 +71,11 @@ async def build_details(
     org: str,
     repo: str,
     number: BuildNumber,
-    _: Caller = Depends(build_viewer),
+    caller: Caller = Depends(build_viewer),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
     async with svc.db.session() as session:
-        project = await lookups.project(session, vcs, org, repo)
+        project = await lookups.project(session, caller.viewer, vcs, org, repo)
         build = await build_by_number(session, project, number)
         tasks = await task_q.tasks_of_job(session, build.job.id)
         steps_by_task = [(t, await task_q.steps_of(session, t.id)) for t in tasks]
@@ -93,12 +94,12 @@ async def build_artifacts(
     org: str,
     repo: str,
     number: BuildNumber,
-    _: Caller = Depends(build_viewer),
+    caller: Caller = Depends(build_viewer),
     svc: Services = Depends(services),
 ) -> list[dict[str, Any]]:
     """The build's artifacts: `[{path, pretty_path, node_index, url}]`."""
     async with svc.db.session() as session:
-        build = await build_by_number(session, await lookups.project(session, vcs, org, repo), number)
+        build = await build_by_number(session, await lookups.project(session, caller.viewer, vcs, org, repo), number)
     return _v1_artifacts(svc, await svc.storage.artifacts_of(build.job.id))
 
 
@@ -108,19 +109,28 @@ async def build_tests(
     org: str,
     repo: str,
     number: BuildNumber,
-    _: Caller = Depends(build_viewer),
+    caller: Caller = Depends(build_viewer),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
     """The build's test results, as v1.1 wraps them: `{"tests": [...], "exceptions": []}`."""
     async with svc.db.session() as session:
-        build = await build_by_number(session, await lookups.project(session, vcs, org, repo), number)
+        build = await build_by_number(session, await lookups.project(session, caller.viewer, vcs, org, repo), number)
     rows = await svc.storage.tests_of(build.job.id)
     return {"tests": [{"file": None, **test_item(r)} for r in rows], "exceptions": []}
 
 
-async def _step_output(svc: Services, vcs: str, org: str, repo: str, number: int, step: int, index: int) -> Any:
+async def _step_output(
+    svc: Services, caller: Caller | None, vcs: str, org: str, repo: str, number: int, step: int, index: int
+) -> Any:
+    """The step's output messages; `caller` None: a signed link, which the server gave someone who could see it."""
     async with svc.db.session() as session:
-        project = await lookups.project(session, vcs, org, repo)
+        if caller is None:
+            project = await project_q.project_by_slug(session, lookups.parse_slug(vcs, org, repo).short)
+            if project is None:
+                raise ApiError(404, "Project not found")
+        else:
+            project = await lookups.project(session, caller.viewer, vcs, org, repo)
+            caller.check(project.id, VIEW_BUILDS)
         job = await pipeline_q.job_by_number(session, project.id, number)
         if job is None:
             raise ApiError(404, "Build not found")
@@ -145,6 +155,7 @@ async def step_output(
     svc: Services = Depends(services),
 ) -> JSONResponse:
     """The step's output as CircleCI's JSON array; a signed link or an API token opens it."""
+    caller: Caller | None = None
     if signature is not None:
         try:
             verify_path(svc.server_key, request.url.path, expires, signature)
@@ -152,9 +163,7 @@ async def step_output(
             raise ApiError(403, str(exc)) from None
     else:
         caller = await api_caller(request, svc)
-        async with svc.db.session() as session:
-            caller.check((await lookups.project(session, vcs, org, repo)).id, VIEW_BUILDS)
-    return JSONResponse(await _step_output(svc, vcs, org, repo, number, step, index))
+    return JSONResponse(await _step_output(svc, caller, vcs, org, repo, number, step, index))
 
 
 @router.get("/api/private/output/raw/{vcs}/{org}/{repo}/{number}/{stream}/{index}/{step}")
@@ -166,10 +175,10 @@ async def raw_step_output(
     stream: Literal["output", "error"],
     index: StepIndex,
     step: StepIndex,
-    _: User = Depends(current_user),
+    user: User = Depends(current_user),
     svc: Services = Depends(services),
 ) -> PlainTextResponse:
     """A step's output (`output`) or its error stream (`error`) as plain text, as CircleCI's MCP server reads it."""
-    messages = await _step_output(svc, vcs, org, repo, number, step, index)
+    messages = await _step_output(svc, Caller(user=user), vcs, org, repo, number, step, index)
     wanted = "err" if stream == "error" else "out"
     return PlainTextResponse("".join(m["message"] for m in messages if m.get("type", "out") == wanted))

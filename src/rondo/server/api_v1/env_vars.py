@@ -11,7 +11,7 @@ from fastapi import APIRouter
 
 from rondo.server.actions import project_writer_origin
 from rondo.server.api_v2.env_vars import add_env_var_routes
-from rondo.server.auth import build_viewer
+from rondo.server.auth import build_viewer, project_writer
 from rondo.store.models import ProjectEnvVar
 
 router = APIRouter(prefix="/api/v1.1", tags=["v1.1"])
@@ -21,4 +21,4 @@ def env_var_json(row: ProjectEnvVar) -> dict[str, Any]:
     return {"name": row.name, "value": row.masked_value}
 
 
-add_env_var_routes(router, env_var_json, lambda items: items, "ok", build_viewer, project_writer_origin)
+add_env_var_routes(router, env_var_json, lambda items: items, "ok", build_viewer, project_writer_origin, project_writer)

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
+from rondo.server import lookups
 from rondo.server.auth import current_user
 from rondo.server.services import Services, services
 from rondo.server.shapes import iso
@@ -18,7 +19,8 @@ router = APIRouter(prefix="/api/v1.1", tags=["v1.1"])
 @router.get("/me")
 async def me(user: User = Depends(current_user), svc: Services = Depends(services)) -> dict[str, Any]:
     async with svc.db.session() as session:
-        followed = len(await project_q.all_projects(session))  # every user sees every project
+        # users follow every project they may see: those of the organizations they work in
+        followed = len(await project_q.all_projects(session, lookups.member_filter(user)))
     return {
         "login": user.login,
         "name": user.name,

@@ -33,16 +33,16 @@ def token_json(token: ApiToken, value: str | None = None) -> dict[str, Any]:
             "token": value}  # fmt: skip
 
 
-async def _project(svc: Services, vcs: str, org: str, repo: str) -> Project:
+async def _project(svc: Services, user: User, vcs: str, org: str, repo: str) -> Project:
     async with svc.db.session() as session:
-        return await lookups.project(session, vcs, org, repo)
+        return await lookups.project(session, user, vcs, org, repo)
 
 
 @router.get("/project/{vcs}/{org}/{repo}/token")
 async def list_tokens(
-    vcs: str, org: str, repo: str, _: User = Depends(current_user), svc: Services = Depends(services)
+    vcs: str, org: str, repo: str, user: User = Depends(current_user), svc: Services = Depends(services)
 ) -> list[dict[str, Any]]:
-    project = await _project(svc, vcs, org, repo)
+    project = await _project(svc, user, vcs, org, repo)
     with api_errors():
         return [token_json(t) for t in await svc.project_tokens.list_all(project.id)]
 
@@ -52,7 +52,7 @@ async def create_token(
     vcs: str, org: str, repo: str, body: TokenRequest, user: User = Depends(current_user),
     origin: Origin = Depends(user_origin), svc: Services = Depends(services),
 ) -> dict[str, Any]:  # fmt: skip
-    project = await _project(svc, vcs, org, repo)
+    project = await _project(svc, user, vcs, org, repo)
     with api_errors():
         token, value = await svc.project_tokens.create(project.id, body.scope, body.label, origin, user.id)
     return token_json(token, value)
@@ -61,9 +61,9 @@ async def create_token(
 @router.delete("/project/{vcs}/{org}/{repo}/token/{token}")
 async def delete_token(
     vcs: str, org: str, repo: str, token: str, origin: Origin = Depends(user_origin),
-    svc: Services = Depends(services),
+    user: User = Depends(current_user), svc: Services = Depends(services),
 ) -> dict[str, str]:  # fmt: skip
-    project = await _project(svc, vcs, org, repo)
+    project = await _project(svc, user, vcs, org, repo)
     with api_errors():
         await svc.project_tokens.revoke(project.id, token, origin)
     return {"message": "ok"}

@@ -1,4 +1,5 @@
-"""v1.1 /projects: every project with, per branch, its recent, running, last good and last bad builds.
+"""v1.1 /projects: every project of the organizations the caller works in with, per branch, its recent,
+running, last good and last bad builds.
 
 Branch names are URL-encoded in the `branches` keys, as CircleCI has always sent them.
 """
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from rondo.domain.slugs import ProjectSlug
 from rondo.domain.status import JobStatus
+from rondo.server import lookups
 from rondo.server.api_v1.build_json import FILTERS, branch_build_json
 from rondo.server.auth import current_user
 from rondo.server.services import Services, services
@@ -64,6 +66,6 @@ async def _project(session: AsyncSession, project: Project) -> dict[str, Any]:
 
 
 @router.get("/projects")
-async def projects(_: User = Depends(current_user), svc: Services = Depends(services)) -> list[dict[str, Any]]:
+async def projects(user: User = Depends(current_user), svc: Services = Depends(services)) -> list[dict[str, Any]]:
     async with svc.db.session() as session:
-        return [await _project(session, p) for p in await project_q.all_projects(session)]
+        return [await _project(session, p) for p in await project_q.all_projects(session, lookups.member_filter(user))]

@@ -25,6 +25,7 @@ MAX_OFFSET = 1_000_000_000
 
 async def _builds(
     svc: Services,
+    who: lookups.Viewer,
     project_slug: tuple[str, str, str] | None,
     branch: str | None,
     limit: int,
@@ -33,7 +34,7 @@ async def _builds(
     shallow: str | None,
 ) -> list[dict[str, Any]]:
     async with svc.db.session() as session:
-        project = await lookups.project(session, *project_slug) if project_slug else None
+        project = await lookups.project(session, who, *project_slug) if project_slug else None
         if branch is not None and "\x00" in branch:
             return []  # git allows no NUL in a branch name (and PostgreSQL none in a string)
         rows = await pipeline_q.numbered_jobs(
@@ -43,6 +44,7 @@ async def _builds(
             statuses=FILTERS.get(filter or ""),
             offset=offset,
             limit=limit,
+            member=lookups.member_filter(who) if project is None and isinstance(who, User) else None,
         )
         builds = await load_builds(session, rows, shallow=lookups.query_flag(shallow))
     public = svc.settings.resolved_public_url
@@ -59,14 +61,14 @@ async def branch_builds(
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
     filter: str | None = None,
     shallow: str | None = None,
-    _: Caller = Depends(status_reader),
+    caller: Caller = Depends(status_reader),
     svc: Services = Depends(services),
 ) -> list[dict[str, Any]]:
     """Recent builds of one branch; everything after `/tree/` is the branch, slashes included.
 
     A project API token of any scope reads them (build statuses).
     """
-    return await _builds(svc, (vcs, org, repo), branch, limit, offset, filter, shallow)
+    return await _builds(svc, caller.viewer, (vcs, org, repo), branch, limit, offset, filter, shallow)
 
 
 @router.get("/project/{vcs}/{org}/{repo}")
@@ -78,10 +80,10 @@ async def project_builds(
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
     filter: str | None = None,
     shallow: str | None = None,
-    _: Caller = Depends(status_reader),
+    caller: Caller = Depends(status_reader),
     svc: Services = Depends(services),
 ) -> list[dict[str, Any]]:
-    return await _builds(svc, (vcs, org, repo), None, limit, offset, filter, shallow)
+    return await _builds(svc, caller.viewer, (vcs, org, repo), None, limit, offset, filter, shallow)
 
 
 @router.get("/recent-builds")
@@ -89,8 +91,8 @@ async def recent_builds(
     limit: int = Query(30, ge=1, le=100),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
     shallow: str | None = None,
-    _: User = Depends(current_user),
+    user: User = Depends(current_user),
     svc: Services = Depends(services),
 ) -> list[dict[str, Any]]:
-    """Recent builds of every project, newest first."""
-    return await _builds(svc, None, None, limit, offset, None, shallow)
+    """Recent builds of every project of the organizations the caller works in, newest first."""
+    return await _builds(svc, user, None, None, limit, offset, None, shallow)

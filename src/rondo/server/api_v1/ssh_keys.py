@@ -60,10 +60,11 @@ async def add_ssh_key(
     repo: str,
     body: SshKeyRequest,
     origin: Origin = Depends(user_origin),
+    user: User = Depends(current_user),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
     """Add an additional key for `add_ssh_keys`; the answer names its fingerprint (the key itself never)."""
-    project = await project_of(svc, vcs, org, repo)
+    project = await project_of(svc, user, vcs, org, repo)
     with api_errors():
         row = await svc.ssh_keys.add_ssh_key(project.id, body.hostname, body.private_key, origin)
     return ssh_key_json(row)
@@ -78,6 +79,7 @@ async def delete_ssh_key(
     fingerprint: str | None = None,
     hostname: str | None = None,
     origin: Origin = Depends(user_origin),
+    user: User = Depends(current_user),
     svc: Services = Depends(services),
 ) -> dict[str, str]:
     """Delete by `{fingerprint, hostname}` (the body, or query parameters for clients that send none)."""
@@ -85,7 +87,7 @@ async def delete_ssh_key(
     host = body.hostname if body else hostname
     if not wanted:
         raise ApiError(400, 'Say which key: {"fingerprint": "…", "hostname": "…"}')
-    project = await project_of(svc, vcs, org, repo)
+    project = await project_of(svc, user, vcs, org, repo)
     with api_errors():
         await svc.ssh_keys.delete_ssh_key(project.id, wanted, host, origin)
     return {"message": "ok"}
@@ -93,11 +95,11 @@ async def delete_ssh_key(
 
 @router.get(PROJECT + "/settings")
 async def project_settings(
-    vcs: str, org: str, repo: str, _: User = Depends(current_user), svc: Services = Depends(services)
+    vcs: str, org: str, repo: str, user: User = Depends(current_user), svc: Services = Depends(services)
 ) -> dict[str, Any]:
     """The project's settings as v1.1 shows them: its additional SSH keys (hostname and fingerprint) and
     advanced settings."""
-    project = await project_of(svc, vcs, org, repo)
+    project = await project_of(svc, user, vcs, org, repo)
     slug = ProjectSlug.parse(project.slug)
     with api_errors():
         keys = await svc.ssh_keys.ssh_keys(project.id)

@@ -27,9 +27,9 @@ JobNumber = Annotated[int, Path(ge=0, le=lookups.MAX_NUMBER)]
 TESTS_PAGE = 1000
 
 
-async def job_of(svc: Services, vcs: str, org: str, repo: str, number: int) -> Job:
+async def job_of(svc: Services, user: User, vcs: str, org: str, repo: str, number: int) -> Job:
     async with svc.db.session() as session:
-        project = await lookups.project(session, vcs, org, repo)
+        project = await lookups.project(session, user, vcs, org, repo)
         job, _, _ = await lookups.job_by_number(session, project, number)
     return job
 
@@ -63,10 +63,10 @@ async def get_job_artifacts(
     org: str,
     repo: str,
     job_number: JobNumber,
-    _: User = Depends(current_user),
+    user: User = Depends(current_user),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
-    job = await job_of(svc, vcs, org, repo, job_number)
+    job = await job_of(svc, user, vcs, org, repo, job_number)
     return {"items": artifact_items(svc, await svc.storage.artifacts_of(job.id)), "next_page_token": None}
 
 
@@ -77,10 +77,10 @@ async def get_job_tests(
     repo: str,
     job_number: JobNumber,
     page_token: str | None = Query(None, alias="page-token"),
-    _: User = Depends(current_user),
+    user: User = Depends(current_user),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
-    job = await job_of(svc, vcs, org, repo, job_number)
+    job = await job_of(svc, user, vcs, org, repo, job_number)
     start = lookups.decode_page_token(page_token) or "0"
     if not start.isdigit():
         raise ApiError(400, "page-token is not a token this server issued")
@@ -100,7 +100,8 @@ async def download_artifact(
     caller: Caller = Depends(api_caller),
     svc: Services = Depends(services),
 ) -> RedirectResponse:
-    """A personal token, or a project API token of the artifact's project that may view builds."""
+    """A personal token of someone who works in the project's organization, or a project API token of the
+    artifact's project that may view builds."""
     try:
         job_uuid = uuid.UUID(job_id)
     except ValueError:
@@ -108,9 +109,7 @@ async def download_artifact(
     artifact = await svc.storage.artifact(job_uuid, node_index, path)
     if artifact is None:
         raise ApiError(404, "Artifact not found")
-    if caller.grant is not None:
-        async with svc.db.session() as session:
-            job = await session.get(Job, job_uuid)
-        assert job is not None, "an artifact belongs to a job"
-        caller.check(job.project_id, VIEW_BUILDS, not_found="Artifact not found")
+    async with svc.db.session() as session:
+        project = await lookups.project_of_job(session, caller.viewer, job_uuid, "Artifact not found")
+    caller.check(project.id, VIEW_BUILDS, not_found="Artifact not found")
     return RedirectResponse(svc.storage.download_url(artifact), status_code=302)

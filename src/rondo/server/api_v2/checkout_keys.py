@@ -65,10 +65,10 @@ def add_checkout_key_routes(
         org: str,
         repo: str,
         digest: str | None = None,
-        _: User = Depends(current_user),
+        user: User = Depends(current_user),
         svc: Services = Depends(services),
     ) -> Any:
-        project = await project_of(svc, vcs, org, repo)
+        project = await project_of(svc, user, vcs, org, repo)
         with api_errors():
             keys = await svc.ssh_keys.checkout_keys(project.id)
         return as_list([as_json(k, i == 0, digest) for i, k in enumerate(keys)])
@@ -82,9 +82,10 @@ def add_checkout_key_routes(
         # `from __future__ import annotations`; a model passed in as an argument would not.
         body: CheckoutKeyRequest,
         origin: Origin = Depends(user_origin),
+        user: User = Depends(current_user),
         svc: Services = Depends(services),
     ) -> dict[str, Any]:
-        project = await project_of(svc, vcs, org, repo)
+        project = await project_of(svc, user, vcs, org, repo)
         with api_errors():
             row = await svc.ssh_keys.create_checkout_key(project.id, body.type, origin)
         return as_json(row, True, None)
@@ -96,10 +97,10 @@ def add_checkout_key_routes(
         repo: str,
         fingerprint: str,
         digest: str | None = None,
-        _: User = Depends(current_user),
+        user: User = Depends(current_user),
         svc: Services = Depends(services),
     ) -> dict[str, Any]:
-        project = await project_of(svc, vcs, org, repo)
+        project = await project_of(svc, user, vcs, org, repo)
         with api_errors():
             row, preferred = await svc.ssh_keys.checkout_key(project.id, fingerprint)
         return as_json(row, preferred, digest)
@@ -111,9 +112,10 @@ def add_checkout_key_routes(
         repo: str,
         fingerprint: str,
         origin: Origin = Depends(user_origin),
+        user: User = Depends(current_user),
         svc: Services = Depends(services),
     ) -> dict[str, str]:
-        project = await project_of(svc, vcs, org, repo)
+        project = await project_of(svc, user, vcs, org, repo)
         with api_errors():
             await svc.ssh_keys.delete_checkout_key(project.id, fingerprint, origin)
         return {"message": deleted}

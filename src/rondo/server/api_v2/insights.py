@@ -26,12 +26,12 @@ def _window(name: str) -> Any:
     return WINDOWS[name]
 
 
-async def _runs(svc: Services, vcs: str, org: str, repo: str, branch: str | None, all_branches: bool,
+async def _runs(svc: Services, user: User, vcs: str, org: str, repo: str, branch: str | None, all_branches: bool,
                 window_name: str) -> tuple[Any, Any, list[Any]]:  # fmt: skip
     window = _window(window_name)
     since = utcnow() - window
     async with svc.db.session() as session:
-        project = await lookups.project(session, vcs, org, repo)
+        project = await lookups.project(session, user, vcs, org, repo)
         chosen = None if all_branches else (branch or project.default_branch)
         rows = await pipeline_q.workflow_runs(session, project.id, since, chosen)
     return project, window, rows
@@ -42,9 +42,9 @@ async def workflows_summary(
     vcs: str, org: str, repo: str,
     branch: str | None = Query(None), all_branches: bool = Query(False, alias="all-branches"),
     reporting_window: str = Query("last-90-days", alias="reporting-window"),
-    _: User = Depends(current_user), svc: Services = Depends(services),
+    user: User = Depends(current_user), svc: Services = Depends(services),
 ) -> dict[str, Any]:  # fmt: skip
-    project, window, rows = await _runs(svc, vcs, org, repo, branch, all_branches, reporting_window)
+    project, window, rows = await _runs(svc, user, vcs, org, repo, branch, all_branches, reporting_window)
     by_name: dict[str, list[Run]] = defaultdict(list)
     for workflow, _pipeline in rows:
         by_name[workflow.name].append(Run(workflow.status, workflow.created_at, workflow.stopped_at))
@@ -69,9 +69,9 @@ async def workflow_runs(
     vcs: str, org: str, repo: str, workflow_name: str,
     branch: str | None = Query(None), all_branches: bool = Query(False, alias="all-branches"),
     reporting_window: str = Query("last-90-days", alias="reporting-window"),
-    _: User = Depends(current_user), svc: Services = Depends(services),
+    user: User = Depends(current_user), svc: Services = Depends(services),
 ) -> dict[str, Any]:  # fmt: skip
-    _project, _window, rows = await _runs(svc, vcs, org, repo, branch, all_branches, reporting_window)
+    _project, _window, rows = await _runs(svc, user, vcs, org, repo, branch, all_branches, reporting_window)
     items = []
     for workflow, pipeline in rows:
         if workflow.name != workflow_name:
@@ -97,9 +97,9 @@ async def workflow_jobs_summary(
     vcs: str, org: str, repo: str, workflow_name: str,
     branch: str | None = Query(None), all_branches: bool = Query(False, alias="all-branches"),
     reporting_window: str = Query("last-90-days", alias="reporting-window"),
-    _: User = Depends(current_user), svc: Services = Depends(services),
+    user: User = Depends(current_user), svc: Services = Depends(services),
 ) -> dict[str, Any]:  # fmt: skip
-    _project, window, rows = await _runs(svc, vcs, org, repo, branch, all_branches, reporting_window)
+    _project, window, rows = await _runs(svc, user, vcs, org, repo, branch, all_branches, reporting_window)
     by_job: dict[str, list[Run]] = defaultdict(list)
     async with svc.db.session() as session:
         for workflow, _pipeline in rows:

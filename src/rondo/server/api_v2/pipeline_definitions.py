@@ -21,7 +21,6 @@ from rondo.server.auth import current_user
 from rondo.server.errors import ApiError
 from rondo.server.services import Services, services
 from rondo.server.shapes import iso
-from rondo.store import projects as project_q
 from rondo.store.models import Project, User
 
 router = APIRouter(prefix="/api/v2", tags=["Pipeline Definition"])
@@ -44,28 +43,25 @@ def definition_json(project: Project) -> dict[str, Any]:
     }
 
 
-async def project_by_id(svc: Services, project_id: str) -> Project:
+async def project_by_id(svc: Services, user: User, project_id: str) -> Project:
     async with svc.db.session() as session:
-        found = await project_q.project_by_id(session, lookups.parse_uuid(project_id, "Project"))
-    if found is None:
-        raise ApiError(404, "Project not found")
-    return found
+        return await lookups.project_by_id(session, user, lookups.parse_uuid(project_id, "Project"))
 
 
 @router.get("/projects/{project_id}/pipeline-definitions")
 @router.get("/project/{project_id}/pipeline-definitions", include_in_schema=False)  # the MCP server's path
 async def list_pipeline_definitions(
-    project_id: str, _: User = Depends(current_user), svc: Services = Depends(services)
+    project_id: str, user: User = Depends(current_user), svc: Services = Depends(services)
 ) -> dict[str, Any]:
     """The project's one definition (a list, as CircleCI's spec has it: `items` only, no pages)."""
-    return {"items": [definition_json(await project_by_id(svc, project_id))]}
+    return {"items": [definition_json(await project_by_id(svc, user, project_id))]}
 
 
 @router.get("/projects/{project_id}/pipeline-definitions/{pipeline_definition_id}")
 async def get_pipeline_definition(
-    project_id: str, pipeline_definition_id: str, _: User = Depends(current_user), svc: Services = Depends(services)
+    project_id: str, pipeline_definition_id: str, user: User = Depends(current_user), svc: Services = Depends(services)
 ) -> dict[str, Any]:
-    project = await project_by_id(svc, project_id)
+    project = await project_by_id(svc, user, project_id)
     if pipeline_definition_id != str(definition_id(project.id)):
         raise ApiError(404, NOT_FOUND)
     return definition_json(project)
@@ -114,7 +110,7 @@ async def run_pipeline(
 ) -> dict[str, Any]:  # fmt: skip
     """Trigger a pipeline of the definition, like `POST /project/{slug}/pipeline`."""
     async with svc.db.session() as session:
-        project = await lookups.project(session, vcs, org, repo)
+        project = await lookups.project(session, user, vcs, org, repo)
     if body.definition_id != definition_id(project.id):
         raise ApiError(404, NOT_FOUND)
     ref = body.config if body.config.named else body.checkout

@@ -75,7 +75,7 @@ async def list_my_project_pipelines(
     """The project's pipelines that the signed-in user started, newest first."""
     before = _number_token(page_token)
     async with svc.db.session() as session:
-        project = await lookups.project(session, vcs, org, repo)
+        project = await lookups.project(session, user, vcs, org, repo)
         rows = await pipeline_q.pipelines_started_by(
             session, project.id, user.login, before_number=before, limit=PAGE_SIZE + 1
         )
@@ -95,19 +95,20 @@ async def list_pipelines(
     user: User = Depends(current_user),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
-    """Pipelines of every project of an organization (of every project without `org-slug`), newest first."""
+    """Pipelines of every project of an organization (of every project without `org-slug`), newest first;
+    only of organizations the caller works in."""
     before = _time_token(page_token)
     async with svc.db.session() as session:
         project_ids = None
         if org_slug:
             wanted = org_slug_of(org_slug)
-            projects = await project_q.all_projects(session)
+            projects = await project_q.all_projects(session, lookups.member_filter(user))
             project_ids = [p.id for p in projects if ProjectSlug.parse(p.slug).org_slug == wanted]
             if not project_ids:  # organizations come into being with their first project
                 raise ApiError(404, "Organization not found")
         actor = user.login if lookups.query_flag(mine) else None
         rows = await pipeline_q.pipelines_of_projects(
-            session, project_ids, actor=actor, before=before, limit=PAGE_SIZE + 1
+            session, project_ids, actor=actor, before=before, limit=PAGE_SIZE + 1, member=lookups.member_filter(user)
         )
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]

@@ -79,7 +79,7 @@ async def trigger_pipeline(
 ) -> dict[str, Any]:
     body = body or TriggerRequest()
     async with svc.db.session() as session:
-        project, organization = await lookups.project_and_organization(session, vcs, org, repo)
+        project, organization = await lookups.project_and_organization(session, user, vcs, org, repo)
     pipeline = await svc.pipelines.trigger(
         project.id,
         Trigger(type="api", actor=user.login, branch=body.branch, tag=body.tag, parameters=body.parameters),
@@ -106,14 +106,14 @@ async def list_project_pipelines(
     repo: str,
     branch: str | None = None,
     page_token: str | None = Query(None, alias="page-token"),
-    _: User = Depends(current_user),
+    user: User = Depends(current_user),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
     before = lookups.decode_page_token(page_token)
     if before is not None and not before.isdigit():
         raise ApiError(400, "page-token is not a token this server issued")
     async with svc.db.session() as session:
-        project = await lookups.project(session, vcs, org, repo)
+        project = await lookups.project(session, user, vcs, org, repo)
         rows = await pipeline_q.pipelines_page(
             session,
             project_id=project.id,
@@ -135,11 +135,11 @@ async def get_pipeline_by_number(
     org: str,
     repo: str,
     number: int,
-    _: User = Depends(current_user),
+    user: User = Depends(current_user),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
     async with svc.db.session() as session:
-        project = await lookups.project(session, vcs, org, repo)
+        project = await lookups.project(session, user, vcs, org, repo)
         pipeline = await pipeline_q.pipeline_by_number(session, project.id, number)
         if pipeline is None:
             raise ApiError(404, "Pipeline not found")
@@ -148,18 +148,18 @@ async def get_pipeline_by_number(
 
 @router.get("/pipeline/{pipeline_id}")
 async def get_pipeline(
-    pipeline_id: str, _: User = Depends(current_user), svc: Services = Depends(services)
+    pipeline_id: str, user: User = Depends(current_user), svc: Services = Depends(services)
 ) -> dict[str, Any]:
     async with svc.db.session() as session:
-        pipeline, project = await lookups.pipeline(session, pipeline_id)
+        pipeline, project = await lookups.pipeline(session, user, pipeline_id)
         return pipeline_json(pipeline, project)
 
 
 @router.get("/pipeline/{pipeline_id}/workflow")
 async def list_pipeline_workflows(
-    pipeline_id: str, _: User = Depends(current_user), svc: Services = Depends(services)
+    pipeline_id: str, user: User = Depends(current_user), svc: Services = Depends(services)
 ) -> dict[str, Any]:
     async with svc.db.session() as session:
-        pipeline, project = await lookups.pipeline(session, pipeline_id)
+        pipeline, project = await lookups.pipeline(session, user, pipeline_id)
         workflows = await pipeline_q.workflows_of(session, pipeline.id)
         return {"items": [workflow_json(w, pipeline, project) for w in workflows], "next_page_token": None}

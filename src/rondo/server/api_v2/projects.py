@@ -64,9 +64,9 @@ async def follow_project(
 
 @router.get("/project/{vcs}/{org}/{repo}")
 async def get_project(
-    vcs: str, org: str, repo: str, _: User = Depends(current_user), svc: Services = Depends(services)
+    vcs: str, org: str, repo: str, user: User = Depends(current_user), svc: Services = Depends(services)
 ) -> dict[str, Any]:
     async with svc.db.session() as session:
-        project = await lookups.project(session, vcs, org, repo)
+        project = await lookups.project(session, user, vcs, org, repo)
         org_row = await project_q.organization(session, project.organization_id)
         return project_json(project, org_row.name, str(org_row.id))

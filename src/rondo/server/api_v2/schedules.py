@@ -23,7 +23,6 @@ from rondo.server.auth import current_user
 from rondo.server.errors import ApiError
 from rondo.server.services import Services, services
 from rondo.server.shapes import iso
-from rondo.store import projects as project_q
 from rondo.store import schedules as schedule_q
 from rondo.store.models import Project, Schedule, User
 
@@ -70,12 +69,12 @@ async def list_schedules(
     org: str,
     repo: str,
     page_token: str | None = Query(None, alias="page-token"),
-    _: User = Depends(current_user),
+    user: User = Depends(current_user),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
     after = _decode_after(page_token)
     async with svc.db.session() as session:
-        project = await lookups.project(session, vcs, org, repo)
+        project = await lookups.project(session, user, vcs, org, repo)
         rows = await schedule_q.schedules_page(session, project.id, after=after, limit=PAGE_SIZE + 1)
         more = len(rows) > PAGE_SIZE
         rows = rows[:PAGE_SIZE]
@@ -95,7 +94,7 @@ async def create_schedule(
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
     async with svc.db.session() as session:
-        project = await lookups.project(session, vcs, org, repo)
+        project = await lookups.project(session, user, vcs, org, repo)
     spec = ScheduleSpec(
         name=body.name,
         timetable=body.timetable,
@@ -115,11 +114,11 @@ async def create_schedule(
 
 @router.get("/schedule/{schedule_id}")
 async def get_schedule(
-    schedule_id: str, _: User = Depends(current_user), svc: Services = Depends(services)
+    schedule_id: str, user: User = Depends(current_user), svc: Services = Depends(services)
 ) -> dict[str, Any]:
     async with svc.db.session() as session:
-        schedule = await _schedule(session, schedule_id)
-        return await _schedule_json(session, schedule, await _project_of(session, schedule))
+        schedule, project = await lookups.schedule(session, user, schedule_id)
+        return await _schedule_json(session, schedule, project)
 
 
 @router.patch("/schedule/{schedule_id}")
@@ -130,8 +129,10 @@ async def update_schedule(
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
     changes = body.model_dump(exclude_unset=True)
+    async with svc.db.session() as session:
+        found, project = await lookups.schedule(session, user, schedule_id)
     try:
-        schedule = await svc.schedules.update(lookups.parse_uuid(schedule_id, "Schedule"), changes, user)
+        schedule = await svc.schedules.update(found.id, changes, user)
     except ScheduleError as exc:
         raise ApiError(400, str(exc)) from None
     except ScheduleExists as exc:
@@ -139,29 +140,18 @@ async def update_schedule(
     if schedule is None:
         raise ApiError(404, "Schedule not found")
     async with svc.db.session() as session:
-        return await _schedule_json(session, schedule, await _project_of(session, schedule))
+        return await _schedule_json(session, schedule, project)
 
 
 @router.delete("/schedule/{schedule_id}")
 async def delete_schedule(
-    schedule_id: str, _: User = Depends(current_user), svc: Services = Depends(services)
+    schedule_id: str, user: User = Depends(current_user), svc: Services = Depends(services)
 ) -> dict[str, str]:
-    if not await svc.schedules.delete(lookups.parse_uuid(schedule_id, "Schedule")):
+    async with svc.db.session() as session:
+        found, _project = await lookups.schedule(session, user, schedule_id)
+    if not await svc.schedules.delete(found.id):
         raise ApiError(404, "Schedule not found")
     return {"message": "Schedule deleted."}
-
-
-async def _schedule(session: AsyncSession, schedule_id: str) -> Schedule:
-    found = await schedule_q.schedule_by_id(session, lookups.parse_uuid(schedule_id, "Schedule"))
-    if found is None:
-        raise ApiError(404, "Schedule not found")
-    return found
-
-
-async def _project_of(session: AsyncSession, schedule: Schedule) -> Project:
-    project = await project_q.project_by_id(session, schedule.project_id)
-    assert project is not None, "schedules always belong to a project"
-    return project
 
 
 async def _schedule_json(session: AsyncSession, schedule: Schedule, project: Project) -> dict[str, Any]:

@@ -42,11 +42,11 @@ def flaky_json(test: FlakyTest) -> dict[str, Any]:
 
 @router.get("/{vcs}/{org}/{repo}/flaky-tests")
 async def flaky_tests(
-    vcs: str, org: str, repo: str, _: User = Depends(current_user), svc: Services = Depends(services)
+    vcs: str, org: str, repo: str, user: User = Depends(current_user), svc: Services = Depends(services)
 ) -> dict[str, Any]:
     """Tests that passed and failed on the same commit, on any branch, flaked within the last two weeks."""
     async with svc.db.session() as session:
-        project = await lookups.project(session, vcs, org, repo)
+        project = await lookups.project(session, user, vcs, org, repo)
         found = await project_flaky_tests(session, project.id, utcnow())
     return {"flaky_tests": [flaky_json(t) for t in found], "total_flaky_tests": len(found)}
 
@@ -55,10 +55,10 @@ async def flaky_tests(
 async def test_metrics(
     vcs: str, org: str, repo: str, workflow_name: str,
     branch: str | None = Query(None), all_branches: bool = Query(False, alias="all-branches"),
-    _: User = Depends(current_user), svc: Services = Depends(services),
+    user: User = Depends(current_user), svc: Services = Depends(services),
 ) -> dict[str, Any]:  # fmt: skip
     """Per-test metrics of the workflow's 10 newest runs on a branch (the default one unless named)."""
     async with svc.db.session() as session:
-        project = await lookups.project(session, vcs, org, repo)
+        project = await lookups.project(session, user, vcs, org, repo)
         chosen = None if all_branches else (branch or project.default_branch)
         return await workflow_test_metrics(session, project.id, workflow_name, chosen, utcnow())

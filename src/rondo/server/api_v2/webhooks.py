@@ -1,11 +1,13 @@
 """/api/v2/webhook: a project's outbound webhooks (list, create; read, change, delete by id), as CircleCI has them.
 
 Fields are kebab-case (`verify-tls`, `signing-secret`, `created-at`); the signing secret is only ever
-answered masked. Like a project's environment variables, any signed-in user may manage them.
+answered masked. Like a project's environment variables, anyone who works in the project's organization
+may manage them; to others the project and its webhooks do not exist.
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -20,6 +22,7 @@ from rondo.server.auth import current_user
 from rondo.server.errors import ApiError
 from rondo.server.services import Services, services
 from rondo.server.shapes import iso
+from rondo.store import projects as project_q
 from rondo.store.models import User, Webhook
 
 router = APIRouter(prefix="/api/v2", tags=["Webhook"])
@@ -82,11 +85,13 @@ def webhook_json(hook: Webhook) -> dict[str, Any]:
 async def list_webhooks(
     scope_id: str = Query(alias="scope-id", max_length=100, description="The project's id"),
     scope_type: Literal["project"] = Query(alias="scope-type"),
-    _: User = Depends(current_user),
+    user: User = Depends(current_user),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
     """A project's webhooks (at most 5, so one page)."""
     project_id = lookups.parse_uuid(scope_id, "Project")
+    async with svc.db.session() as session:
+        await lookups.project_by_id(session, user, project_id)
     with api_errors():
         hooks = await svc.webhooks.list_for(project_id)
     return {"items": [webhook_json(h) for h in hooks], "next_page_token": None}
@@ -94,8 +99,12 @@ async def list_webhooks(
 
 @router.post("/webhook", status_code=201)
 async def create_webhook(
-    body: CreateWebhookRequest, origin: Origin = Depends(user_origin), svc: Services = Depends(services)
+    body: CreateWebhookRequest,
+    origin: Origin = Depends(user_origin),
+    user: User = Depends(current_user),
+    svc: Services = Depends(services),
 ) -> dict[str, Any]:
+    await _refuse_unseen_scope(svc, user, body.scope.id)
     spec = WebhookSpec(
         name=body.name,
         events=list(body.events),
@@ -109,12 +118,31 @@ async def create_webhook(
         return webhook_json(await svc.webhooks.create(spec, origin))
 
 
+async def _refuse_unseen_scope(svc: Services, user: User, scope_id: str) -> None:
+    """A project the user may not see is, to them, not a project on this server (the service's 400)."""
+    try:
+        project_id = uuid.UUID(scope_id)
+    except ValueError:
+        return  # the service says what is wrong with it
+    async with svc.db.session() as session:
+        found = await project_q.project_by_id_for(session, project_id, user.id)
+    if found is not None and not lookups.may_see(user, *found):
+        raise ApiError(400, f"scope.id {scope_id} is not the id of a project on this server")
+
+
+async def _webhook_of_viewer(svc: Services, user: User, webhook_id: str) -> uuid.UUID:
+    async with svc.db.session() as session:
+        await lookups.webhook_project(session, user, webhook_id)
+    return lookups.parse_uuid(webhook_id, "Webhook")
+
+
 @router.get("/webhook/{webhook_id}")
 async def get_webhook(
-    webhook_id: str, _: User = Depends(current_user), svc: Services = Depends(services)
+    webhook_id: str, user: User = Depends(current_user), svc: Services = Depends(services)
 ) -> dict[str, Any]:
+    hook_id = await _webhook_of_viewer(svc, user, webhook_id)
     with api_errors():
-        return webhook_json(await svc.webhooks.get(lookups.parse_uuid(webhook_id, "Webhook")))
+        return webhook_json(await svc.webhooks.get(hook_id))
 
 
 @router.put("/webhook/{webhook_id}")
@@ -122,19 +150,25 @@ async def update_webhook(
     webhook_id: str,
     body: UpdateWebhookRequest,
     origin: Origin = Depends(user_origin),
+    user: User = Depends(current_user),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
     changes = body.model_dump(exclude_unset=True)
     if not changes:
         raise ApiError(400, "Nothing to change: give name, events, url, verify-tls or signing-secret")
+    hook_id = await _webhook_of_viewer(svc, user, webhook_id)
     with api_errors():
-        return webhook_json(await svc.webhooks.update(lookups.parse_uuid(webhook_id, "Webhook"), changes, origin))
+        return webhook_json(await svc.webhooks.update(hook_id, changes, origin))
 
 
 @router.delete("/webhook/{webhook_id}")
 async def delete_webhook(
-    webhook_id: str, origin: Origin = Depends(user_origin), svc: Services = Depends(services)
+    webhook_id: str,
+    origin: Origin = Depends(user_origin),
+    user: User = Depends(current_user),
+    svc: Services = Depends(services),
 ) -> dict[str, str]:
+    hook_id = await _webhook_of_viewer(svc, user, webhook_id)
     with api_errors():
-        await svc.webhooks.delete(lookups.parse_uuid(webhook_id, "Webhook"), origin)
+        await svc.webhooks.delete(hook_id, origin)
     return {"message": "Webhook deleted."}

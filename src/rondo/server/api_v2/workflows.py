@@ -27,19 +27,19 @@ router = APIRouter(prefix="/api/v2", tags=["Workflow", "Job"])
 
 @router.get("/workflow/{workflow_id}")
 async def get_workflow(
-    workflow_id: str, _: User = Depends(current_user), svc: Services = Depends(services)
+    workflow_id: str, user: User = Depends(current_user), svc: Services = Depends(services)
 ) -> dict[str, Any]:
     async with svc.db.session() as session:
-        workflow, pipeline, project = await lookups.workflow(session, workflow_id)
+        workflow, pipeline, project = await lookups.workflow(session, user, workflow_id)
         return workflow_json(workflow, pipeline, project)
 
 
 @router.get("/workflow/{workflow_id}/job")
 async def list_workflow_jobs(
-    workflow_id: str, _: User = Depends(current_user), svc: Services = Depends(services)
+    workflow_id: str, user: User = Depends(current_user), svc: Services = Depends(services)
 ) -> dict[str, Any]:
     async with svc.db.session() as session:
-        workflow, _pipeline, project = await lookups.workflow(session, workflow_id)
+        workflow, _pipeline, project = await lookups.workflow(session, user, workflow_id)
         jobs = await pipeline_q.jobs_of(session, workflow.id)
     ids = {j.name: str(j.id) for j in jobs}
     return {"items": [workflow_job_json(j, ids, project) for j in jobs], "next_page_token": None}
@@ -63,8 +63,10 @@ def _uuid(value: str, what: str) -> uuid.UUID:
 async def cancel_workflow(
     workflow_id: str, user: User = Depends(current_user), svc: Services = Depends(services)
 ) -> dict[str, str]:
+    async with svc.db.session() as session:
+        workflow, _pipeline, _project = await lookups.workflow(session, user, workflow_id)
     try:
-        await svc.workflow_actions.cancel_workflow(_uuid(workflow_id, "Workflow"), user.login)
+        await svc.workflow_actions.cancel_workflow(workflow.id, user.login)
     except ActionError as exc:
         raise ApiError(exc.status, exc.message) from None
     return {"message": "Accepted."}
@@ -78,9 +80,11 @@ async def approve_job(
     user: User = Depends(current_user),
     svc: Services = Depends(services),
 ) -> dict[str, str]:
+    async with svc.db.session() as session:
+        workflow, _pipeline, _project = await lookups.workflow(session, user, workflow_id)
     try:
         await svc.workflow_actions.approve(
-            _uuid(workflow_id, "Workflow"),
+            workflow.id,
             _uuid(approval_request_id, "Approval request"),
             user.login,
             origin_of(user, request),
@@ -100,9 +104,11 @@ async def rerun_workflow(
     body = body or RerunRequest()
     if body.enable_ssh:
         raise ApiError(400, "Rerunning with SSH is not supported by this server")
+    async with svc.db.session() as session:
+        workflow, _pipeline, _project = await lookups.workflow(session, user, workflow_id)
     try:
         new_id = await svc.workflow_actions.rerun(
-            _uuid(workflow_id, "Workflow"),
+            workflow.id,
             actor=user.login,
             from_failed=body.from_failed,
             job_ids=[str(j) for j in body.jobs] or None,
@@ -123,7 +129,7 @@ async def cancel_job(
     svc: Services = Depends(services),
 ) -> dict[str, str]:
     async with svc.db.session() as session:
-        project = await lookups.project(session, vcs, org, repo)
+        project = await lookups.project(session, user, vcs, org, repo)
         job, _workflow, _pipeline = await lookups.job_by_number(session, project, number)
     try:
         await svc.workflow_actions.cancel_job(job.id, user.login)
@@ -138,11 +144,11 @@ async def get_job_details(
     org: str,
     repo: str,
     number: int,
-    _: User = Depends(current_user),
+    user: User = Depends(current_user),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
     async with svc.db.session() as session:
-        project = await lookups.project(session, vcs, org, repo)
+        project = await lookups.project(session, user, vcs, org, repo)
         job, workflow, pipeline = await lookups.job_by_number(session, project, number)
         tasks = await task_q.tasks_of_job(session, job.id)
         org_row = await project_q.organization(session, project.organization_id)

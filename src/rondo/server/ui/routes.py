@@ -21,7 +21,6 @@ from rondo.server.auth import SESSION_TOKEN_KEY, token_from_request
 from rondo.server.errors import ApiError
 from rondo.server.services import Services, services
 from rondo.store import pipelines as pipeline_q
-from rondo.store import projects as project_q
 from rondo.store import tasks as task_q
 from rondo.store.models import User
 
@@ -90,10 +89,9 @@ async def pipelines_page(
     request: Request, user: User = Depends(page_user), svc: Services = Depends(services)
 ) -> Response:
     async with svc.db.session() as session:
-        pipelines = await pipeline_q.pipelines_page(session, limit=50)
+        pipelines = await pipeline_q.pipelines_of_projects(session, limit=50, member=lookups.member_filter(user))
         rows: list[dict[str, Any]] = []
-        for p in pipelines:
-            project = await project_q.project_by_id(session, p.project_id)
+        for p, project in pipelines:
             workflows = await pipeline_q.workflows_of(session, p.id)
             rows.append({"pipeline": p, "project": project, "workflows": workflows})
     return templates.TemplateResponse(request, "pipelines.html", {"user": user, "rows": rows})
@@ -104,7 +102,7 @@ async def pipeline_page(
     request: Request, pipeline_id: str, user: User = Depends(page_user), svc: Services = Depends(services)
 ) -> Response:
     async with svc.db.session() as session:
-        pipeline, project = await lookups.pipeline(session, pipeline_id)
+        pipeline, project = await lookups.pipeline(session, user, pipeline_id)
         workflows = [
             (w, await pipeline_q.jobs_of(session, w.id)) for w in await pipeline_q.workflows_of(session, pipeline.id)
         ]
@@ -136,8 +134,10 @@ async def workflow_action(
 ) -> Response:
     """Approve a hold, cancel a workflow, or rerun it (from the start or from failed), from its page."""
     check_csrf(request, csrf)
+    async with svc.db.session() as session:
+        workflow, _pipeline, _project = await lookups.workflow(session, user, workflow_id)
+    wf_id = workflow.id
     try:
-        wf_id = uuid.UUID(workflow_id)
         if action == "approve":
             await svc.workflow_actions.approve(wf_id, uuid.UUID(job_id), user.login, origin_of(user, request))
         elif action == "cancel":
@@ -164,7 +164,7 @@ async def job_page(
     svc: Services = Depends(services),
 ) -> Response:
     async with svc.db.session() as session:
-        project = await lookups.project(session, vcs, org, repo)
+        project = await lookups.project(session, user, vcs, org, repo)
         job, workflow, pipeline = await lookups.job_by_number(session, project, number)
         tasks = await task_q.tasks_of_job(session, job.id)
         runs = [(t, await task_q.steps_of(session, t.id)) for t in tasks]

@@ -39,7 +39,7 @@ async def project_settings_page(
     svc: Services = Depends(services),
 ) -> Response:
     async with svc.db.session() as session:
-        project = await lookups.project(session, vcs, org, repo)
+        project = await lookups.project(session, user, vcs, org, repo)
     env_vars = await svc.project_env.list_all(project.id)
     context = {
         "user": user,
@@ -72,7 +72,7 @@ async def _settings_change(
     """
     check_csrf(request, csrf)
     async with svc.db.session() as session:
-        project = await lookups.project(session, vcs, org, repo)
+        project = await lookups.project(session, user, vcs, org, repo)
     try:
         await change(project, origin_of(user, request))
     except ActionError as exc:
