@@ -17,6 +17,18 @@ from rondo.settings import Settings
 from rondo.store import users as user_q
 from tests.conftest import make_repo
 
+# A pipeline with one machine job that echoes: for tests about who may see or run what.
+ONE_MACHINE_JOB = """\
+version: 2.1
+jobs:
+  build:
+    machine: true
+    steps: [{run: echo hi}]
+workflows:
+  main:
+    jobs: [build]
+"""
+
 
 @dataclass
 class Clients:

@@ -15,18 +15,9 @@ from sqlalchemy import event
 from rondo.server import lookups
 from rondo.server.errors import ApiError
 from rondo.store import users as user_q
+from tests.server.conftest import ONE_MACHINE_JOB as CONFIG
 from tests.server.conftest import Clients
 
-CONFIG = """\
-version: 2.1
-jobs:
-  build:
-    machine: true
-    steps: [{run: echo hi}]
-workflows:
-  main:
-    jobs: [build]
-"""
 P2 = "/api/v2/project/gh/acme/app"
 P1 = "/api/v1.1/project/gh/acme/app"
 SCHEDULE = {

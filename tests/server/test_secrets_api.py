@@ -14,20 +14,11 @@ import httpx2
 import pytest
 
 from tests.plaintext import database_text
+from tests.server.conftest import ONE_MACHINE_JOB as CONFIG
 from tests.server.conftest import Clients
 
 SECRET = "prj-secret-value-1234"
 CTX_SECRET = "ctx-secret-value-5678"
-CONFIG = """\
-version: 2.1
-jobs:
-  build:
-    machine: true
-    steps: [{run: echo hi}]
-workflows:
-  main:
-    jobs: [build]
-"""
 
 
 @dataclass
