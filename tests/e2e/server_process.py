@@ -55,6 +55,7 @@ class RondoServer:
             except httpx2.HTTPError:
                 pass
             time.sleep(0.2)
+        self.stop()  # never leave a server (and its built-in agent) running behind a failed start
         raise RuntimeError(f"rondo server did not answer /status:\n{self.log()}")
 
     def log(self) -> str:
