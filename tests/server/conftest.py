@@ -10,11 +10,10 @@ from typing import Any
 import httpx2
 import pytest
 
-from rondo.secrets.tokens import USER_TOKEN_PREFIX, display_prefix, new_token, token_digest
+from rondo.ops.audit import SYSTEM, Origin
 from rondo.server.app import build_services, create_app
 from rondo.server.services import Services
 from rondo.settings import Settings
-from rondo.store import users as user_q
 from tests.conftest import make_repo
 
 # A pipeline with one machine job that echoes: for tests about who may see or run what.
@@ -62,17 +61,7 @@ async def clients(tmp_path: Path, database_url: str) -> AsyncIterator[Clients]:
     svc = build_services(settings)
     first = await svc.accounts.first_start(settings.resolved_data_dir)
     assert first is not None
-    developer_token = new_token(USER_TOKEN_PREFIX)
-    async with svc.db.session() as session:
-        user = await user_q.create_user(session, "dev", "Developer")
-        await user_q.add_token(
-            session,
-            kind="user",
-            digest=token_digest(svc.server_key, developer_token),
-            display=display_prefix(developer_token),
-            label="test",
-            user_id=user.id,
-        )
+    _, developer_token = await svc.users.create("dev", "Developer", False, Origin(SYSTEM))
     transport = httpx2.ASGITransport(app=create_app(services=svc))
     admin, dev, anonymous = (_client(transport, token) for token in (first.admin_token, developer_token, None))
     try:
